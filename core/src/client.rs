@@ -249,11 +249,13 @@ pub fn get_signer_verifier(uri: &str, options: Options) -> Result<PluginSignerVe
     let parsed = KeyUri::parse(uri)?;
     let backend = if let Some((prefix, factory)) = crate::provider::lookup(uri) {
         let key_ref = &uri[prefix.len()..];
-        let handler = factory(key_ref).map_err(|e| Error::plugin_returned(
-            CallSite { plugin: prefix.clone(), path: None, method: Method::DefaultAlgorithm },
-            &format!("provider factory failed: {e}"),
-            StderrTail::default(),
-        ))?;
+        let handler = factory(key_ref).map_err(|e| {
+            Error::plugin_returned(
+                CallSite { plugin: prefix.clone(), path: None, method: Method::DefaultAlgorithm },
+                &format!("provider factory failed: {e}"),
+                StderrTail::default(),
+            )
+        })?;
         Backend::Provider { prefix, handler }
     } else {
         let program = parsed.program_name();
@@ -311,7 +313,9 @@ impl PluginSignerVerifier {
 
     fn call_site(&self, method: Method) -> CallSite {
         match &self.inner.backend {
-            Backend::Program { program, path } => CallSite { plugin: program.clone(), path: Some(path.clone()), method },
+            Backend::Program { program, path } => {
+                CallSite { plugin: program.clone(), path: Some(path.clone()), method }
+            }
             Backend::Provider { prefix, .. } => CallSite { plugin: prefix.clone(), path: None, method },
         }
     }
@@ -320,14 +324,25 @@ impl PluginSignerVerifier {
     fn request(&self, call: &Call, deadline: Option<SystemTime>) -> PluginArgs {
         let o = &self.inner.options;
         let rpc = || RpcOptions::packed(deadline, o.key_version.as_deref(), o.remote_verification);
-        let mut init = InitOptions::new(&self.inner.key_ref, o.hash_func, RpcOptions::packed(None, o.key_version.as_deref(), o.remote_verification));
+        let mut init = InitOptions::new(
+            &self.inner.key_ref,
+            o.hash_func,
+            RpcOptions::packed(None, o.key_version.as_deref(), o.remote_verification),
+        );
         init.ctx_deadline = deadline;
-        let message = |digest: &Option<Vec<u8>>, hash: &Option<HashFunc>| MessageOptions { digest: Some(digest.clone()), hash_func: *hash };
+        let message = |digest: &Option<Vec<u8>>, hash: &Option<HashFunc>| MessageOptions {
+            digest: Some(digest.clone()),
+            hash_func: *hash,
+        };
         let args = match call {
             Call::DefaultAlgorithm => MethodArgs::DefaultAlgorithm(DefaultAlgorithmArgs {}),
             Call::SupportedAlgorithms => MethodArgs::SupportedAlgorithms(SupportedAlgorithmsArgs {}),
-            Call::CreateKey(algorithm) => MethodArgs::CreateKey(CreateKeyArgs { ctx_deadline: deadline, algorithm: algorithm.clone() }),
-            Call::PublicKey => MethodArgs::PublicKey(PublicKeyArgs { public_key_options: Some(PublicKeyOptions { rpc_options: rpc() }) }),
+            Call::CreateKey(algorithm) => {
+                MethodArgs::CreateKey(CreateKeyArgs { ctx_deadline: deadline, algorithm: algorithm.clone() })
+            }
+            Call::PublicKey => MethodArgs::PublicKey(PublicKeyArgs {
+                public_key_options: Some(PublicKeyOptions { rpc_options: rpc() }),
+            }),
             Call::Sign { digest, hash } => MethodArgs::SignMessage(SignMessageArgs {
                 sign_options: Some(SignOptions { rpc_options: rpc(), message_options: message(digest, hash) }),
             }),
@@ -340,7 +355,12 @@ impl PluginSignerVerifier {
     }
 
     /// Runs one call to completion on this thread.
-    fn invoke(&self, call: &Call, stdin: Option<&mut dyn Read>, cancel: Option<BorrowedFd<'_>>) -> Result<MethodResult> {
+    fn invoke(
+        &self,
+        call: &Call,
+        stdin: Option<&mut dyn Read>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<MethodResult> {
         let method = call.method();
         let o = &self.inner.options;
         let deadline = o.timeout.and_then(|t| SystemTime::now().checked_add(t));
@@ -362,7 +382,9 @@ impl PluginSignerVerifier {
                     Ok(out) => {
                         let stderr = StderrTail(out.stderr_tail);
                         decode_response(method, &out.stdout).map_err(|e| match e {
-                            ResponseError::Invalid(d) => Error::invalid_response(site(), d.to_string(), &out.stdout, stderr),
+                            ResponseError::Invalid(d) => {
+                                Error::invalid_response(site(), d.to_string(), &out.stdout, stderr)
+                            }
                             ResponseError::Returned(m) => Error::plugin_returned(site(), &m, stderr),
                         })
                     }
@@ -382,13 +404,23 @@ impl PluginSignerVerifier {
                     Some(r) if method.takes_message() => r,
                     _ => &mut empty,
                 };
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_handler(handler.as_ref(), &ctx, call, message)));
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    run_handler(handler.as_ref(), &ctx, call, message)
+                }));
                 match result {
                     Ok(Ok(r)) => Ok(r),
                     Ok(Err(e)) => Err(Error::plugin_returned(self.call_site(method), &e.0, StderrTail::default())),
                     Err(panic) => {
-                        let what = panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
-                        Err(Error::plugin_returned(self.call_site(method), &format!("provider panicked: {what}"), StderrTail::default()))
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_owned())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        Err(Error::plugin_returned(
+                            self.call_site(method),
+                            &format!("provider panicked: {what}"),
+                            StderrTail::default(),
+                        ))
                     }
                 }
             }
@@ -398,7 +430,9 @@ impl PluginSignerVerifier {
     /// Runs one call on Tokio's blocking pool; dropping the future kills the plugin.
     async fn invoke_async(&self, call: Call, message: Option<Message>) -> Result<MethodResult> {
         let method = call.method();
-        let cancel = Arc::new(CancelPipe::new().map_err(|e| Error::exec(self.call_site(method), "cannot create a cancellation pipe", Some(e), StderrTail::default()))?);
+        let cancel = Arc::new(CancelPipe::new().map_err(|e| {
+            Error::exec(self.call_site(method), "cannot create a cancellation pipe", Some(e), StderrTail::default())
+        })?);
         let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
         let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
@@ -408,7 +442,14 @@ impl PluginSignerVerifier {
         });
         let result = task.await;
         on_drop.disarm();
-        result.unwrap_or_else(|e| Err(Error::exec(self.call_site(method), format!("the worker thread failed: {e}"), None, StderrTail::default())))
+        result.unwrap_or_else(|e| {
+            Err(Error::exec(
+                self.call_site(method),
+                format!("the worker thread failed: {e}"),
+                None,
+                StderrTail::default(),
+            ))
+        })
     }
 
     // ----- async API -------------------------------------------------------------------------
@@ -510,7 +551,12 @@ impl PluginSignerVerifier {
         match r {
             MethodResult::CreateKey { public_key_pem } | MethodResult::PublicKey { public_key_pem } => {
                 PublicKey::from_pem(&public_key_pem).map_err(|reason| {
-                    Error::invalid_response(self.call_site(method), format!("publicKeyPEM: {reason}"), &public_key_pem, StderrTail::default())
+                    Error::invalid_response(
+                        self.call_site(method),
+                        format!("publicKeyPEM: {reason}"),
+                        &public_key_pem,
+                        StderrTail::default(),
+                    )
                 })
             }
             other => Err(mismatch(self.call_site(method), &other)),
@@ -518,7 +564,12 @@ impl PluginSignerVerifier {
     }
 }
 
-fn run_handler(handler: &dyn KmsHandler, ctx: &CallContext, call: &Call, message: &mut dyn Read) -> Result<MethodResult, crate::HandlerError> {
+fn run_handler(
+    handler: &dyn KmsHandler,
+    ctx: &CallContext,
+    call: &Call,
+    message: &mut dyn Read,
+) -> Result<MethodResult, crate::HandlerError> {
     Ok(match call {
         Call::DefaultAlgorithm => MethodResult::DefaultAlgorithm(handler.default_algorithm(ctx)?),
         Call::SupportedAlgorithms => MethodResult::SupportedAlgorithms(handler.supported_algorithms(ctx)?),
@@ -596,9 +647,15 @@ fn run_error(site: CallSite, error: RunError, stderr: StderrTail, o: &Options) -
         ),
         RunError::Spawn(e) => {
             let hint = match e.raw_os_error() {
-                Some(libc::ENOEXEC) => "exec format error: the file is neither a binary for this machine nor a script with a \"#!\" line",
-                Some(libc::EACCES) => "permission denied: the program (or its interpreter) is not executable by this user",
-                Some(libc::ENOENT) => "the program or its \"#!\" interpreter does not exist (was it removed after discovery?)",
+                Some(libc::ENOEXEC) => {
+                    "exec format error: the file is neither a binary for this machine nor a script with a \"#!\" line"
+                }
+                Some(libc::EACCES) => {
+                    "permission denied: the program (or its interpreter) is not executable by this user"
+                }
+                Some(libc::ENOENT) => {
+                    "the program or its \"#!\" interpreter does not exist (was it removed after discovery?)"
+                }
                 Some(libc::E2BIG) => "the arguments and environment are too large for the kernel",
                 _ => "could not start the plugin program",
             };
@@ -606,14 +663,20 @@ fn run_error(site: CallSite, error: RunError, stderr: StderrTail, o: &Options) -
         }
         RunError::Signaled { signal, core_dumped } => Error::exec(
             site,
-            format!("the plugin was killed by signal {signal} ({}){}", signal_name(signal), if core_dumped { ", core dumped" } else { "" }),
+            format!(
+                "the plugin was killed by signal {signal} ({}){}",
+                signal_name(signal),
+                if core_dumped { ", core dumped" } else { "" }
+            ),
             None,
             stderr,
         ),
         RunError::Timeout => Error::Timeout { call: Box::new(site), timeout: o.timeout.unwrap_or_default(), stderr },
         RunError::OutputTooLarge => Error::OutputTooLarge { call: Box::new(site), limit: o.stdout_limit, stderr },
         RunError::Cancelled => Error::exec(site, "the call was cancelled; the plugin was killed", None, stderr),
-        RunError::ReadMessage(e) => Error::exec(site, format!("reading the message to send failed: {e}"), Some(e), stderr),
+        RunError::ReadMessage(e) => {
+            Error::exec(site, format!("reading the message to send failed: {e}"), Some(e), stderr)
+        }
         RunError::Io(e) => Error::exec(site, format!("talking to the plugin failed: {e}"), Some(e), stderr),
     }
 }

@@ -45,7 +45,11 @@ fn check_candidate(path: &Path) -> Candidate {
     if meta.is_dir() {
         return Candidate::NotExecutable;
     }
-    if is_executable(path, &meta) { Candidate::Executable } else { Candidate::NotExecutable }
+    if is_executable(path, &meta) {
+        Candidate::Executable
+    } else {
+        Candidate::NotExecutable
+    }
 }
 
 /// Executable for *us* (effective ids), as Go's `findExecutable` checks with `eaccess`; falls
@@ -90,8 +94,10 @@ pub fn find_program(program: &str, search_path: Option<&OsStr>) -> Result<PathBu
     }
     let searched = display_dirs(&dirs);
     let detail = if dirs.is_empty() {
-        format!("PATH is {}, so there is nowhere to look; set PATH or pass an explicit search path",
-            if search_path.is_some() || std::env::var_os("PATH").is_some() { "empty" } else { "not set" })
+        format!(
+            "PATH is {}, so there is nowhere to look; set PATH or pass an explicit search path",
+            if search_path.is_some() || std::env::var_os("PATH").is_some() { "empty" } else { "not set" }
+        )
     } else if not_executable.is_empty() {
         format!("no file named {program} in PATH ({searched}); install the plugin or add its directory to PATH")
     } else {

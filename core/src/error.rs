@@ -224,7 +224,12 @@ impl Error {
         Error::PluginReturned { call: Box::new(call), message: escape_text(message, MAX_PLUGIN_MESSAGE_CHARS), stderr }
     }
 
-    pub(crate) fn invalid_response(call: CallSite, reason: impl Into<String>, received: &[u8], stderr: StderrTail) -> Self {
+    pub(crate) fn invalid_response(
+        call: CallSite,
+        reason: impl Into<String>,
+        received: &[u8],
+        stderr: StderrTail,
+    ) -> Self {
         Error::InvalidResponse {
             call: Box::new(call),
             reason: reason.into(),
@@ -233,7 +238,12 @@ impl Error {
         }
     }
 
-    pub(crate) fn exec(call: CallSite, reason: impl Into<String>, source: Option<io::Error>, stderr: StderrTail) -> Self {
+    pub(crate) fn exec(
+        call: CallSite,
+        reason: impl Into<String>,
+        source: Option<io::Error>,
+        stderr: StderrTail,
+    ) -> Self {
         Error::Exec { call: Box::new(call), reason: reason.into(), source, stderr }
     }
 }
@@ -242,7 +252,11 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn fmt_duration(d: Duration) -> String {
-    if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{:.3}s", d.as_secs_f64()) }
+    if d.subsec_nanos() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.3}s", d.as_secs_f64())
+    }
 }
 
 /// Escapes control characters (as `\n`, `\u{1b}`, ...) and cuts `text` to `max_chars`.
@@ -255,7 +269,9 @@ pub fn escape_text(text: &str, max_chars: usize) -> String {
             let _ = write!(out, "… ({rest} more characters cut)");
             break;
         }
-        if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+        if c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        {
             out.extend(c.escape_default());
         } else {
             out.push(c);

@@ -94,7 +94,12 @@ pub trait KmsHandler: Send + Sync {
     fn public_key(&self, ctx: &CallContext) -> Result<String, HandlerError>;
 
     /// Signs `message`, or `opts.digest()` when given (then `message` is usually empty).
-    fn sign_message(&self, ctx: &CallContext, message: &mut dyn Read, opts: &MessageOptions) -> Result<Vec<u8>, HandlerError>;
+    fn sign_message(
+        &self,
+        ctx: &CallContext,
+        message: &mut dyn Read,
+        opts: &MessageOptions,
+    ) -> Result<Vec<u8>, HandlerError>;
 
     /// Verifies `signature` over `message` (or over `opts.digest()` when given).
     fn verify_signature(

@@ -143,7 +143,9 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     let stderr_tail = state.stderr_tail();
     match result {
         Ok(status) => match status.signal() {
-            Some(signal) => Err(RunFailure { error: RunError::Signaled { signal, core_dumped: status.core_dumped() }, stderr_tail }),
+            Some(signal) => {
+                Err(RunFailure { error: RunError::Signaled { signal, core_dumped: status.core_dumped() }, stderr_tail })
+            }
             None => Ok(Output { stdout: std::mem::take(&mut state.stdout), stderr_tail }),
         },
         Err(error) => Err(RunFailure { error, stderr_tail }),
@@ -336,7 +338,12 @@ impl<'a> Pumps<'a> {
     }
 
     /// Drives the pipes until the child exited and the pipes closed (or the grace ran out).
-    fn pump(&mut self, guard: &mut ChildGuard, deadline: Option<Instant>, cancel: Option<BorrowedFd<'_>>) -> Result<ExitStatus, RunError> {
+    fn pump(
+        &mut self,
+        guard: &mut ChildGuard,
+        deadline: Option<Instant>,
+        cancel: Option<BorrowedFd<'_>>,
+    ) -> Result<ExitStatus, RunError> {
         let mut exit: Option<(ExitStatus, Instant)> = None;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -393,7 +400,8 @@ impl<'a> Pumps<'a> {
             } else if self.pidfd.is_none() {
                 cap(Duration::from_millis(10));
             }
-            let timeout_ms = wait.map_or(-1, |w| i32::try_from(w.as_millis().max(u128::from(w > Duration::ZERO))).unwrap_or(i32::MAX));
+            let timeout_ms = wait
+                .map_or(-1, |w| i32::try_from(w.as_millis().max(u128::from(w > Duration::ZERO))).unwrap_or(i32::MAX));
 
             let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
             // SAFETY: `fds` is a valid array of `nfds` pollfd structs.

@@ -46,7 +46,8 @@ fn normalize_prefix(prefix: &str) -> Result<String, String> {
 /// assert!(unregister_provider("doc-example"));
 /// ```
 pub fn register_provider(prefix: &str, factory: ProviderFactory) -> Result<(), crate::Error> {
-    let prefix = normalize_prefix(prefix).map_err(|reason| crate::Error::InvalidKeyUri { uri: prefix.to_owned(), reason })?;
+    let prefix =
+        normalize_prefix(prefix).map_err(|reason| crate::Error::InvalidKeyUri { uri: prefix.to_owned(), reason })?;
     let mut list = PROVIDERS.write().unwrap_or_else(std::sync::PoisonError::into_inner);
     list.retain(|r| r.prefix != prefix);
     list.push(Registered { prefix, factory });

@@ -31,7 +31,9 @@ impl KeyUri {
     pub fn parse(uri: &str) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidKeyUri { uri: escape_text(uri, 200), reason };
         let Some((name, key_ref)) = uri.split_once("://") else {
-            return Err(invalid("expected the form NAME://KEY-REF (for example mykms://my-key), found no \"://\"".into()));
+            return Err(invalid(
+                "expected the form NAME://KEY-REF (for example mykms://my-key), found no \"://\"".into(),
+            ));
         };
         validate_plugin_name(name).map_err(invalid)?;
         Ok(KeyUri { name: name.to_owned(), key_ref: key_ref.to_owned() })
@@ -77,7 +79,10 @@ pub fn validate_plugin_name(name: &str) -> std::result::Result<(), String> {
         return Err("the plugin name before \"://\" is empty".into());
     }
     if let Some(c) = name.chars().find(|c| matches!(c, '/' | '\\')) {
-        return Err(format!("the plugin name {:?} contains a path separator {c:?}; a plugin is looked up by name on PATH only", escape_text(name, 100)));
+        return Err(format!(
+            "the plugin name {:?} contains a path separator {c:?}; a plugin is looked up by name on PATH only",
+            escape_text(name, 100)
+        ));
     }
     if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
@@ -87,7 +92,11 @@ pub fn validate_plugin_name(name: &str) -> std::result::Result<(), String> {
         ));
     }
     if name.starts_with('-') || name.starts_with('.') {
-        return Err(format!("the plugin name {:?} starts with {:?}; names may not start with '-' or '.'", escape_text(name, 100), &name[..1]));
+        return Err(format!(
+            "the plugin name {:?} starts with {:?}; names may not start with '-' or '.'",
+            escape_text(name, 100),
+            &name[..1]
+        ));
     }
     Ok(())
 }

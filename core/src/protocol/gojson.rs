@@ -58,11 +58,7 @@ pub fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
 pub struct GoFormatter;
 
 impl serde_json::ser::Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, c) in fragment.char_indices() {
             let escape = match c {
@@ -124,11 +120,14 @@ pub fn format_rfc3339(time: SystemTime) -> String {
         Err(before) => {
             let before = before.duration();
             let (whole, frac) = (i64::try_from(before.as_secs()).unwrap_or(i64::MAX), before.subsec_nanos());
-            if frac == 0 { (-whole, 0) } else { (-whole - 1, 1_000_000_000 - frac) }
+            if frac == 0 {
+                (-whole, 0)
+            } else {
+                (-whole - 1, 1_000_000_000 - frac)
+            }
         }
     };
-    let dt = time::OffsetDateTime::from_unix_timestamp(secs)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let dt = time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let mut out = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
         dt.year(),
@@ -159,11 +158,7 @@ pub fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
             u32::try_from(n % 1_000_000_000).unwrap_or(0),
         )
     };
-    Ok(if nanos >= 0 {
-        UNIX_EPOCH + as_duration(nanos)
-    } else {
-        UNIX_EPOCH - as_duration(-nanos)
-    })
+    Ok(if nanos >= 0 { UNIX_EPOCH + as_duration(nanos) } else { UNIX_EPOCH - as_duration(-nanos) })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -225,9 +220,7 @@ impl<'de> Deserialize<'de> for GoValue {
                 Ok(GoValue::Number(v.into()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<GoValue, E> {
-                serde_json::Number::from_f64(v)
-                    .map(GoValue::Number)
-                    .ok_or_else(|| E::custom("number out of range"))
+                serde_json::Number::from_f64(v).map(GoValue::Number).ok_or_else(|| E::custom("number out of range"))
             }
             fn visit_str<E>(self, v: &str) -> Result<GoValue, E> {
                 Ok(GoValue::String(v.to_owned()))
@@ -281,7 +274,11 @@ fn type_error(path: &str, expected: &str, got: &GoValue) -> DecodeError {
 
 /// Joins a parent path and a field name.
 pub(crate) fn join(path: &str, field: &str) -> String {
-    if path.is_empty() { field.to_owned() } else { format!("{path}.{field}") }
+    if path.is_empty() {
+        field.to_owned()
+    } else {
+        format!("{path}.{field}")
+    }
 }
 
 /// Parses one JSON document (nothing but whitespace may follow it) into a [`GoValue`].

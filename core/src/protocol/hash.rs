@@ -119,10 +119,7 @@ impl HashFunc {
 
 /// Folds a hash name so that spellings differing only in case and separators compare equal.
 fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| !matches!(c, '-' | '_' | '/' | '+' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
+    name.chars().filter(|c| !matches!(c, '-' | '_' | '/' | '+' | ' ')).flat_map(char::to_lowercase).collect()
 }
 
 impl FromStr for HashFunc {
@@ -130,11 +127,7 @@ impl FromStr for HashFunc {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = normalize(s);
-        TABLE
-            .iter()
-            .find(|e| normalize(e.1) == wanted)
-            .map(|e| e.0)
-            .ok_or_else(|| UnknownHashFunc(s.to_owned()))
+        TABLE.iter().find(|e| normalize(e.1) == wanted).map(|e| e.0).ok_or_else(|| UnknownHashFunc(s.to_owned()))
     }
 }
 

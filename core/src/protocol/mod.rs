@@ -18,8 +18,8 @@ pub use request::{
     VerifySignatureArgs,
 };
 pub use response::{
-    decode_response, CreateKeyResp, DefaultAlgorithmResp, MethodResult, PluginResponse, PublicKeyResp,
-    ResponseError, SignMessageResp, SupportedAlgorithmsResp, VerifySignatureResp,
+    decode_response, CreateKeyResp, DefaultAlgorithmResp, MethodResult, PluginResponse, PublicKeyResp, ResponseError,
+    SignMessageResp, SupportedAlgorithmsResp, VerifySignatureResp,
 };
 
 /// The protocol version this crate speaks, passed as `argv[1]`.

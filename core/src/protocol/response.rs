@@ -127,7 +127,9 @@ impl PluginResponse {
     pub fn from_result(result: MethodResult) -> Self {
         let mut out = PluginResponse::default();
         match result {
-            MethodResult::DefaultAlgorithm(a) => out.default_algorithm = Some(DefaultAlgorithmResp { default_algorithm: a }),
+            MethodResult::DefaultAlgorithm(a) => {
+                out.default_algorithm = Some(DefaultAlgorithmResp { default_algorithm: a })
+            }
             MethodResult::SupportedAlgorithms(a) => {
                 out.supported_algorithms = Some(SupportedAlgorithmsResp { supported_algorithms: a });
             }
@@ -163,7 +165,9 @@ impl PluginResponse {
             return Err(ResponseError::Returned(self.error_message));
         }
         let result = match method {
-            Method::DefaultAlgorithm => self.default_algorithm.map(|r| MethodResult::DefaultAlgorithm(r.default_algorithm)),
+            Method::DefaultAlgorithm => {
+                self.default_algorithm.map(|r| MethodResult::DefaultAlgorithm(r.default_algorithm))
+            }
             Method::SupportedAlgorithms => {
                 self.supported_algorithms.map(|r| MethodResult::SupportedAlgorithms(r.supported_algorithms))
             }
