@@ -30,6 +30,7 @@ mod client;
 pub mod discovery;
 mod error;
 mod handler;
+pub mod plugin;
 pub mod process;
 pub mod protocol;
 mod provider;
@@ -40,8 +41,14 @@ pub use client::{get_signer_verifier, Message, Options, PluginSignerVerifier, DE
 pub use discovery::{discover, find_program, PluginInfo};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};
 pub use handler::{CallContext, HandlerError, KmsHandler};
+pub use plugin::{serve, serve_with};
 pub use process::StderrMode;
 pub use protocol::{HashFunc, MessageOptions, Method, UnknownHashFunc};
 pub use provider::{register_provider, registered_providers, unregister_provider, ProviderFactory};
 pub use public_key::{encode_pem, PublicKey};
 pub use uri::{validate_plugin_name, KeyUri};
+
+/// The README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

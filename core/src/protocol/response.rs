@@ -128,7 +128,7 @@ impl PluginResponse {
         let mut out = PluginResponse::default();
         match result {
             MethodResult::DefaultAlgorithm(a) => {
-                out.default_algorithm = Some(DefaultAlgorithmResp { default_algorithm: a })
+                out.default_algorithm = Some(DefaultAlgorithmResp { default_algorithm: a });
             }
             MethodResult::SupportedAlgorithms(a) => {
                 out.supported_algorithms = Some(SupportedAlgorithmsResp { supported_algorithms: a });
