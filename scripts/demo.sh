@@ -4,12 +4,15 @@
 # Usage: scripts/demo.sh DIR-WITH-BINARIES
 set -euo pipefail
 bin_dir=$(cd "${1:?usage: demo.sh DIR-WITH-BINARIES}" && pwd)
-export PATH="$bin_dir:$PATH"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Only our two programs on PATH first (the build directory also holds dep-info files).
+mkdir "$work/bin"
+ln -s "$bin_dir/sigstore-kms" "$bin_dir/sigstore-kms-localkms" "$work/bin/"
+export PATH="$work/bin:$PATH"
 
 key="localkms://$work/demo-key.pem"
-say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }; else say() { printf '\n$ %s\n' "$*"; }; fi
 
 say sigstore-kms list
 sigstore-kms list

@@ -216,12 +216,12 @@ impl SigpipeBlock {
         unsafe {
             let mut set: libc::sigset_t = std::mem::zeroed();
             let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGPIPE);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut old);
             let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+            libc::sigpending(&raw mut pending);
+            let was_pending = libc::sigismember(&raw const pending, libc::SIGPIPE) == 1;
             SigpipeBlock { old_mask: old, was_pending }
         }
     }
@@ -233,16 +233,16 @@ impl Drop for SigpipeBlock {
         unsafe {
             if !self.was_pending {
                 let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGPIPE);
+                libc::sigemptyset(&raw mut set);
+                libc::sigaddset(&raw mut set, libc::SIGPIPE);
                 let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
                 let mut pending: libc::sigset_t = std::mem::zeroed();
-                libc::sigpending(&mut pending);
-                if libc::sigismember(&pending, libc::SIGPIPE) == 1 {
-                    libc::sigtimedwait(&set, std::ptr::null_mut(), &zero);
+                libc::sigpending(&raw mut pending);
+                if libc::sigismember(&raw const pending, libc::SIGPIPE) == 1 {
+                    libc::sigtimedwait(&raw const set, std::ptr::null_mut(), &raw const zero);
                 }
             }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.old_mask, std::ptr::null_mut());
         }
     }
 }

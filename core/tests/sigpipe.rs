@@ -19,7 +19,7 @@ fn default_sigpipe_disposition_does_not_kill_the_host() {
     // SAFETY: querying the pending set of this thread.
     unsafe {
         let mut pending: libc::sigset_t = std::mem::zeroed();
-        libc::sigpending(&mut pending);
-        assert_eq!(libc::sigismember(&pending, libc::SIGPIPE), 0);
+        libc::sigpending(&raw mut pending);
+        assert_eq!(libc::sigismember(&raw const pending, libc::SIGPIPE), 0);
     }
 }

@@ -1,27 +1,32 @@
 //! Helpers shared by the integration tests (included with `mod common;`).
-#![allow(dead_code, clippy::unwrap_used, clippy::panic, missing_docs)]
+#![allow(dead_code, clippy::unwrap_used, clippy::panic, clippy::missing_panics_doc, missing_docs)]
 
 use std::path::{Path, PathBuf};
 
 /// The repository's `tests/` directory (fixtures and vectors shared by every language).
+#[must_use]
 pub fn shared_tests_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests").canonicalize().unwrap()
 }
 
+#[must_use]
 pub fn vectors_dir(kind: &str) -> PathBuf {
     shared_tests_dir().join("vectors").join(kind)
 }
 
+#[must_use]
 pub fn fixtures_dir() -> PathBuf {
     shared_tests_dir().join("fixtures").join("plugins")
 }
 
 /// A PATH holding the fixture plugins first, then the system dirs the scripts need.
+#[must_use]
 pub fn fixture_path() -> String {
     format!("{}:/usr/local/bin:/usr/bin:/bin", fixtures_dir().display())
 }
 
 /// Loads every JSON file in a vectors directory, sorted by name.
+#[must_use]
 pub fn load_vectors(kind: &str) -> Vec<(String, serde_json::Value)> {
     let mut files: Vec<_> = std::fs::read_dir(vectors_dir(kind)).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
@@ -38,10 +43,12 @@ pub fn load_vectors(kind: &str) -> Vec<(String, serde_json::Value)> {
 use sigstore_kms_plugins::{get_signer_verifier, Options, PluginSignerVerifier, StderrMode};
 
 /// Options searching only the fixture PATH, with stderr captured (some fixtures flood it).
+#[must_use]
 pub fn fixture_options() -> Options {
     Options::default().search_path(fixture_path()).stderr(StderrMode::Capture)
 }
 
+#[must_use]
 pub fn fixture(uri: &str) -> PluginSignerVerifier {
     get_signer_verifier(uri, fixture_options()).unwrap()
 }
@@ -61,6 +68,7 @@ impl std::io::Read for PatternReader {
 }
 
 /// Whether process `pid` is gone or a zombie.
+#[must_use]
 pub fn process_dead(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
@@ -69,11 +77,13 @@ pub fn process_dead(pid: u32) -> bool {
 }
 
 /// Number of open file descriptors of this process.
+#[must_use]
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// Pids of live (non-zombie) children of this process.
+#[must_use]
 pub fn live_children() -> Vec<u32> {
     let me = std::process::id();
     let mut out = Vec::new();

@@ -1,0 +1,411 @@
+//! # sigstore-kms
+//!
+//! The command line of the Sigstore KMS plugin protocol: list the plugins on `PATH`, create
+//! keys, sign and verify through any plugin, verify locally with a public key, and run a
+//! conformance check against any plugin program.
+//!
+//! ```text
+//! sigstore-kms list [--json]
+//! sigstore-kms generate-key --key URI [--algorithm ALG]
+//! sigstore-kms public-key   --key URI
+//! sigstore-kms sign         --key URI [--hash sha256] [--digest] FILE|-
+//! sigstore-kms verify      (--key URI | --public-key PEM) --signature SIGFILE [--hash sha256] [--digest] FILE|-
+//! sigstore-kms check        --key URI
+//! ```
+//!
+//! Global `--timeout SECONDS` (default 300, 0 for none). Errors go to stderr as `error: ...`;
+//! the exit code is 0 on success, 1 on failure, 2 on a usage error.
+//!
+//! The same program is also the `localkms` plugin: started under the name
+//! `sigstore-kms-localkms` (a symbolic or hard link), it serves the protocol with
+//! [`sigstore_kms_localkms::LocalKms`], so one install can ship both.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sigstore_kms_localkms::{HashChoice, Input};
+use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier};
+
+mod check;
+
+/// Files at least this large get a progress bar (when stderr is a terminal).
+pub const PROGRESS_THRESHOLD: u64 = 64 * 1024 * 1024;
+
+/// The program name under which this binary acts as the `localkms` plugin.
+pub const LOCALKMS_PROGRAM: &str = "sigstore-kms-localkms";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sigstore-kms",
+    version,
+    propagate_version = true,
+    about = "Use and test Sigstore KMS plugins (sigstore-kms-NAME programs, key URIs NAME://REF)",
+    after_help = "Exit status: 0 on success, 1 on failure (including a signature that does not verify), 2 on a usage error."
+)]
+struct Cli {
+    /// Seconds before a plugin call is given up and the plugin killed; 0 waits for ever.
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "300", value_parser = parse_timeout)]
+    timeout: Timeout,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the plugins found on PATH (like `kubectl plugin list`).
+    List {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a key (or get the existing one) and print its public key PEM.
+    GenerateKey {
+        /// The key URI, NAME://REF.
+        #[arg(long, value_name = "URI")]
+        key: String,
+        /// The algorithm; default: the plugin's defaultAlgorithm.
+        #[arg(long, value_name = "ALG")]
+        algorithm: Option<String>,
+    },
+    /// Print the public key PEM.
+    PublicKey {
+        /// The key URI, NAME://REF.
+        #[arg(long, value_name = "URI")]
+        key: String,
+    },
+    /// Sign a file (or stdin with `-`) and print the base64 signature (cosign sign-blob's format).
+    Sign {
+        /// The key URI, NAME://REF.
+        #[arg(long, value_name = "URI")]
+        key: String,
+        /// The hash function (sent as hashFunc; with --digest, computed here).
+        #[arg(long, value_name = "HASH", default_value = "sha256", value_parser = parse_hash)]
+        hash: HashFunc,
+        /// Hash the file here and send only the digest (Go's CryptoSigner path).
+        #[arg(long)]
+        digest: bool,
+        /// The file to sign, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Verify a signature through the plugin, or locally with --public-key.
+    Verify {
+        /// The key URI, NAME://REF (verification by the plugin).
+        #[arg(long, value_name = "URI", required_unless_present = "public_key", conflicts_with = "public_key")]
+        key: Option<String>,
+        /// A public key PEM file: verify here, without any plugin.
+        #[arg(long, value_name = "PEM")]
+        public_key: Option<PathBuf>,
+        /// The signature file: base64 (cosign's format) or raw bytes (DER for ECDSA).
+        #[arg(long, value_name = "SIGFILE")]
+        signature: PathBuf,
+        /// The hash function the signature was made with (not used for Ed25519).
+        #[arg(long, value_name = "HASH", default_value = "sha256", value_parser = parse_hash)]
+        hash: HashFunc,
+        /// Hash the file here and send only the digest to the plugin.
+        #[arg(long)]
+        digest: bool,
+        /// The signed file, or `-` for stdin.
+        #[arg(value_name = "FILE")]
+        file: String,
+    },
+    /// Run a conformance check against a plugin program, printing a pass/fail table.
+    Check {
+        /// The key URI, NAME://REF (the key is created if the plugin needs to).
+        #[arg(long, value_name = "URI")]
+        key: String,
+    },
+}
+
+/// A per-call timeout; `None` waits for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Timeout(Option<Duration>);
+
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if secs == 0.0 {
+        return Ok(Timeout(None));
+    }
+    Duration::try_from_secs_f64(secs)
+        .map(|d| Timeout(Some(d)))
+        .map_err(|_| format!("{text:?} is not a valid number of seconds"))
+}
+
+fn parse_hash(text: &str) -> Result<HashFunc, String> {
+    text.parse::<HashFunc>().map_err(|e| e.to_string())
+}
+
+/// A failure to report: the message after `error: `, and the exit code.
+#[derive(Debug)]
+struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+type CmdResult = Result<(), Failure>;
+
+/// The binary's `main`: the `localkms` plugin when started as `sigstore-kms-localkms`,
+/// otherwise the CLI on this process's arguments.
+#[must_use]
+pub fn main_entry() -> ExitCode {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if Path::new(&argv0).file_name().is_some_and(|n| n == LOCALKMS_PROGRAM) {
+        return sigstore_kms_localkms::main_entry();
+    }
+    ExitCode::from(u8::try_from(run(std::env::args_os())).unwrap_or(1))
+}
+
+/// Runs the CLI on `args` (`args[0]` is the program name) and returns the exit code:
+/// 0 success, 1 failure, 2 usage error (clap's convention).
+pub fn run<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
+    match execute(cli) {
+        Ok(()) => 0,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            1
+        }
+    }
+}
+
+fn execute(cli: Cli) -> CmdResult {
+    let timeout = cli.timeout.0;
+    match cli.command {
+        Command::List { json } => list(json),
+        Command::GenerateKey { key, algorithm } => {
+            let sv = signer(&key, timeout, HashFunc::Sha256)?;
+            let algorithm = match algorithm {
+                Some(a) => a,
+                None => sv.default_algorithm_blocking()?,
+            };
+            print_pem(sv.create_key_blocking(&algorithm)?.pem())
+        }
+        Command::PublicKey { key } => print_pem(signer(&key, timeout, HashFunc::Sha256)?.public_key_blocking()?.pem()),
+        Command::Sign { key, hash, digest, file } => {
+            let sv = signer(&key, timeout, hash)?;
+            let signature = if digest {
+                let d = hash_file(&file, hash)?;
+                sv.sign_digest_blocking(&d, hash)?
+            } else {
+                let (reader, bar) = open_message(&file, "signing")?;
+                let result = sv.sign_message_blocking(reader);
+                finish(bar.as_ref());
+                result?
+            };
+            out(&format!("{}\n", base64::engine::general_purpose::STANDARD.encode(signature)))
+        }
+        Command::Verify { key, public_key, signature, hash, digest, file } => {
+            let sig = read_signature(&signature)?;
+            let verdict = match (key, public_key) {
+                (_, Some(pem)) => verify_locally(&pem, &sig, &file, hash),
+                (Some(key), None) => verify_with_plugin(&key, timeout, &sig, &file, hash, digest),
+                (None, None) => Err(Failure("give --key or --public-key".into())),
+            };
+            verdict?;
+            out("Verified OK\n")
+        }
+        Command::Check { key } => check::run(&key, timeout),
+    }
+}
+
+fn signer(uri: &str, timeout: Option<Duration>, hash: HashFunc) -> Result<PluginSignerVerifier, Failure> {
+    Ok(get_signer_verifier(uri, Options::default().timeout(timeout).hash_func(hash))?)
+}
+
+fn verify_with_plugin(
+    uri: &str,
+    timeout: Option<Duration>,
+    sig: &[u8],
+    file: &str,
+    hash: HashFunc,
+    digest: bool,
+) -> CmdResult {
+    let sv = signer(uri, timeout, hash)?;
+    let result = if digest {
+        let d = hash_file(file, hash)?;
+        sv.verify_digest_blocking(sig, &d, hash)
+    } else {
+        let (reader, bar) = open_message(file, "verifying")?;
+        let result = sv.verify_signature_blocking(sig, reader);
+        finish(bar.as_ref());
+        result
+    };
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::PluginReturned => Err(Failure(format!("verification failed: {e}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn verify_locally(pem: &Path, sig: &[u8], file: &str, hash: HashFunc) -> CmdResult {
+    let text = std::fs::read(pem).map_err(|e| format!("cannot read the public key {}: {e}", pem.display()))?;
+    let key = sigstore_kms_localkms::PublicKey::from_pem(&text).map_err(|e| format!("{}: {e}", pem.display()))?;
+    let (mut reader, bar) = open_message(file, "verifying")?;
+    let result = key.verify(sig, Input::Message(&mut reader), HashChoice { hash, explicit: false });
+    finish(bar.as_ref());
+    result.map_err(|e| Failure(format!("verification failed: {e}")))
+}
+
+/// Reads a signature file: base64 (whitespace around and inside ignored), else raw bytes.
+fn read_signature(path: &Path) -> Result<Vec<u8>, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the signature {}: {e}", path.display()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Failure(format!("the signature file {} is empty", path.display())));
+    }
+    let looks_base64 =
+        bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=') || b.is_ascii_whitespace());
+    if looks_base64 {
+        let compact: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+        if let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(compact) {
+            return Ok(decoded);
+        }
+    }
+    Ok(bytes)
+}
+
+/// Opens FILE (or stdin for `-`), with a progress bar on stderr for large files when stderr
+/// is a terminal.
+fn open_message(file: &str, verb: &str) -> Result<(Box<dyn Read + Send>, Option<ProgressBar>), Failure> {
+    if file == "-" {
+        return Ok((Box::new(io::stdin()), None));
+    }
+    let f = File::open(file).map_err(|e| format!("cannot open {file}: {e}"))?;
+    let len = f.metadata().map_or(0, |m| m.len());
+    if len >= PROGRESS_THRESHOLD && io::stderr().is_terminal() {
+        let style = ProgressStyle::with_template("{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = ProgressBar::new(len).with_style(style).with_message(format!("{verb} {file}"));
+        return Ok((Box::new(bar.wrap_read(f)), Some(bar)));
+    }
+    Ok((Box::new(f), None))
+}
+
+fn finish(bar: Option<&ProgressBar>) {
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+}
+
+fn hash_file(file: &str, hash: HashFunc) -> Result<Vec<u8>, Failure> {
+    let (mut reader, bar) = open_message(file, "hashing")?;
+    let result = sigstore_kms_localkms::hash::digest_reader(hash, &mut reader);
+    finish(bar.as_ref());
+    Ok(result?)
+}
+
+fn print_pem(pem: &str) -> CmdResult {
+    if pem.ends_with('\n') {
+        out(pem)
+    } else {
+        out(&format!("{pem}\n"))
+    }
+}
+
+/// Writes to stdout; a closed stdout is an error, not a panic.
+fn out(text: &str) -> CmdResult {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure(format!("writing to stdout failed: {e}")))
+}
+
+fn list(json: bool) -> CmdResult {
+    let plugins = sigstore_kms_plugins::discover(None);
+    if json {
+        let items: Vec<serde_json::Value> = plugins
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "name": p.name,
+                    "path": p.path.display().to_string(),
+                    "usable": p.is_usable(),
+                    "executable": p.executable,
+                    "shadowed": p.shadowed,
+                    "relativeDir": p.relative_dir,
+                })
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&items)?;
+        return out(&format!("{text}\n"));
+    }
+    if plugins.is_empty() {
+        eprintln!("no sigstore-kms-* plugins found on PATH");
+        return Ok(());
+    }
+    let rows: Vec<(String, String, &str)> = plugins
+        .iter()
+        .map(|p| {
+            let status = if p.relative_dir {
+                "refused: found through a relative PATH entry"
+            } else if !p.executable {
+                "not executable"
+            } else if p.shadowed {
+                "shadowed by an earlier PATH entry"
+            } else {
+                "ok"
+            };
+            (p.name.clone(), p.path.display().to_string(), status)
+        })
+        .collect();
+    let w_name = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(4);
+    let w_path = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);
+    let mut text = format!("{:w_name$}  {:w_path$}  STATUS\n", "NAME", "PATH");
+    for (name, path, status) in rows {
+        let _ = writeln!(text, "{name:w_name$}  {path:w_path$}  {status}");
+    }
+    out(&text)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_files_are_base64_or_raw() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s");
+        std::fs::write(&p, "AQID\n").unwrap();
+        assert_eq!(read_signature(&p).unwrap(), [1, 2, 3]);
+        std::fs::write(&p, "  AQ\nID  \n").unwrap();
+        assert_eq!(read_signature(&p).unwrap(), [1, 2, 3]);
+        std::fs::write(&p, [0x30, 0x45, 0x02, 0x21, 0xff]).unwrap();
+        assert_eq!(read_signature(&p).unwrap(), [0x30, 0x45, 0x02, 0x21, 0xff]);
+        std::fs::write(&p, "\n").unwrap();
+        assert!(read_signature(&p).unwrap_err().0.contains("empty"));
+    }
+
+    #[test]
+    fn timeouts_and_hashes_parse() {
+        assert_eq!(parse_timeout("0").unwrap(), Timeout(None));
+        assert_eq!(parse_timeout("1.5").unwrap(), Timeout(Some(Duration::from_millis(1500))));
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("soon").is_err());
+        assert_eq!(parse_hash("SHA-384").unwrap(), HashFunc::Sha384);
+        assert!(parse_hash("sha-1024").is_err());
+    }
+}
