@@ -18,13 +18,15 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 	scripts/demo.sh target/debug
 
 .PHONY: test
-test: setup lint test-rust test-go ## Run every test (what CI runs)
+test: setup lint test-rust test-go test-python test-node ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
 setup: ## Check the toolchains and fetch dependencies
 	@command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 	@command -v go >/dev/null || { echo "error: go not found: install Go >= 1.22 for the interop tests"; exit 1; }
+	@command -v python3 >/dev/null || { echo "error: python3 not found: install Python >= 3.9"; exit 1; }
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js >= 20"; exit 1; }
 	-rustup component add clippy rustfmt 2>/dev/null
 	cargo fetch --quiet
 	cd $(GO_HARNESS) && go mod download
@@ -42,6 +44,15 @@ test-rust: ## Rust unit, integration, property and doc tests
 .PHONY: test-go
 test-go: ## Go harness: vet, and check tests/vectors still match the Go reference byte for byte
 	cd $(GO_HARNESS) && go vet ./... && go test ./...
+
+.PHONY: test-python
+test-python: ## Python package: venv, pip install ., stubtest, mypy --strict, pytest
+	python/scripts/test.sh
+
+.PHONY: test-node
+test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --strict, node --test
+	npm ci --no-audit --no-fund
+	npm test
 
 .PHONY: fuzz
 fuzz: ## Fuzz the decoders and URI parser for FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)

@@ -1,0 +1,21 @@
+// ESM entry point of sigstore-kms-plugins (the implementation is CommonJS: index.js).
+import cjs from './index.js';
+
+export const {
+  getSignerVerifier,
+  SignerVerifier,
+  sigstoreSigner,
+  listPlugins,
+  registerProvider,
+  unregisterProvider,
+  registeredProviders,
+  KmsPluginError,
+  codes,
+  protocol,
+  bundledPluginDir,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_STDOUT_LIMIT,
+  version,
+} = cjs;
+
+export default cjs;

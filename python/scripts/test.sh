@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The Python package's whole check, from a fresh machine (what `make test-python` runs):
+#   1. a virtualenv at .venv (repo root; gitignored), with maturin, pytest, mypy, cryptography;
+#   2. the package built and installed from the working tree exactly as users get it
+#      (`pip install .`: maturin, release build, abi3 wheel for CPython >= 3.9);
+#   3. stubtest (the .pyi stubs and inline types match the runtime), mypy --strict on the
+#      package and its examples, then the pytest suite in tests/python.
+#
+# Environment:
+#   PYTHON=python3.X          interpreter for the venv (default: python3, must be >= 3.9)
+#   SKP_PY_BUILD=develop      build with `maturin develop` (debug, faster) instead of `pip install .`
+#   SKP_PYTEST_ARGS="-k ..."  extra pytest arguments
+# Runs without a terminal or stdin; exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+venv="$root/.venv"
+python=${PYTHON:-python3}
+
+step() { printf '\n==> %s\n' "$*"; }
+
+command -v cargo >/dev/null || { echo "error: cargo not found: install Rust (https://rustup.rs)" >&2; exit 1; }
+"$python" - <<'PY' || { echo "error: $python is older than 3.9" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 9) else 1)
+PY
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  step "creating $venv"
+  "$python" -m venv "$venv"
+fi
+py="$venv/bin/python"
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+step "installing the test tools"
+"$py" -m pip install --quiet --upgrade pip
+"$py" -m pip install --quiet "maturin>=1.9,<2" "pytest>=7" "mypy>=1.10" "cryptography>=41"
+
+if [[ "${SKP_PY_BUILD:-install}" == develop ]]; then
+  step "building and installing the package (maturin develop, debug)"
+  (source "$venv/bin/activate" && maturin develop --quiet)
+else
+  step "building and installing the package (pip install .)"
+  "$py" -m pip install --quiet --force-reinstall --no-deps .
+fi
+"$py" -c 'import sigstore_kms_plugins as m; print("installed sigstore-kms-plugins", m.__version__, "from", m.__file__)'
+
+# Run the checks outside the source tree's python/ directory, so they use the installed package.
+step "stubtest"
+"$py" -m mypy.stubtest sigstore_kms_plugins --mypy-config-file pyproject.toml --allowlist python/stubtest-allowlist.txt
+
+step "mypy --strict (package and examples)"
+"$py" -m mypy --strict -p sigstore_kms_plugins
+"$py" -m mypy --strict python/examples/usage.py python/examples/pykms_plugin.py
+
+step "pytest"
+# shellcheck disable=SC2086 # SKP_PYTEST_ARGS is a list of words on purpose
+"$py" -m pytest tests/python ${SKP_PYTEST_ARGS:-}

@@ -1,0 +1,55 @@
+//! The bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin, as functions taking an
+//! explicit argv, for the package's console scripts (`sigstore_kms_plugins/_cli.py`): one
+//! `pip install` gives a working `localkms://` backend and the CLI, with no separate binaries.
+//!
+//! Both write to file descriptors 1 and 2 through Rust's `std::io`; Rust's stdout buffer is
+//! flushed before returning, since a Python process does not run Rust's exit-time flush.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+
+use pyo3::prelude::*;
+use sigstore_kms_localkms::LocalKms;
+use sigstore_kms_plugins::plugin::serve_with;
+
+fn flush_std() {
+    let _ = io::stdout().flush();
+    let _ = io::stderr().flush();
+}
+
+/// `cli_main(argv) -> int`: runs `sigstore-kms` with `argv` (`argv[0]` is the program name)
+/// and returns its exit code.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
+    let code = py.detach(|| sigstore_kms_cli::run(argv));
+    flush_std();
+    code
+}
+
+/// `localkms_main(argv) -> int`: serves one call of the `localkms` plugin with `argv` and the
+/// process's stdin and stdout (file descriptors 0 and 1), and returns the exit code.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+fn localkms_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
+    let code = py.detach(|| {
+        let stdin = io::stdin();
+        let stdout = io::stdout();
+        match serve_with(&argv, &mut stdin.lock(), &mut stdout.lock(), &LocalKms::new()) {
+            Ok(_) => 0,
+            Err(e) => {
+                let program = argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                eprintln!("{program}: cannot write the response to stdout: {e}");
+                1
+            }
+        }
+    });
+    flush_std();
+    code
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(localkms_main, m)?)?;
+    Ok(())
+}

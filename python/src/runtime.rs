@@ -1,0 +1,158 @@
+//! The Tokio runtime behind every call, and the bridge from Rust futures to asyncio.
+//!
+//! * Blocking calls made on the main thread run the core's cancellable async engine with
+//!   [`block_on_interruptible`]: the GIL is released, and every [`SIGNAL_POLL`] the thread
+//!   briefly re-attaches to run Python's signal handlers, so Ctrl-C raises `KeyboardInterrupt`
+//!   promptly and kills the plugin instead of waiting for it (a plugin runs in its own process
+//!   group, so the terminal's SIGINT never reaches it). Other threads cannot receive Python
+//!   signals, so there the core's plain blocking call is used (see `signer.rs`).
+//! * Awaitable calls are spawned on the runtime by [`spawn_awaitable`], which returns an
+//!   `asyncio.Future` of the running loop. The result is delivered with
+//!   `loop.call_soon_threadsafe`; cancelling the future aborts the Rust task, which drops the
+//!   core's future, which kills the plugin's process group. No Python thread is used per call.
+
+use std::future::Future;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use tokio::runtime::{Builder, Runtime};
+
+/// How often a blocking call checks for Python signals (Ctrl-C).
+pub const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// The runtime and the process it was built in.
+static RUNTIME: Mutex<Option<(u32, &'static Runtime)>> = Mutex::new(None);
+
+/// The process-wide runtime (two worker threads; plugins run on its blocking pool).
+///
+/// A child made by `os.fork()` does not have the parent's threads, so a runtime built before a
+/// fork is useless after it: the child builds its own (the parent's is leaked, not dropped, as
+/// dropping it would wait for threads that do not exist).
+pub fn runtime() -> PyResult<&'static Runtime> {
+    let pid = std::process::id();
+    let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((built_in, rt)) = *slot {
+        if built_in == pid {
+            return Ok(rt);
+        }
+    }
+    let rt = Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sigstore-kms-rt")
+        .enable_all()
+        .build()
+        .map_err(|e| PyRuntimeError::new_err(format!("cannot start the Tokio runtime: {e}")))?;
+    let rt: &'static Runtime = Box::leak(Box::new(rt));
+    *slot = Some((pid, rt));
+    Ok(rt)
+}
+
+/// Whether this is the process's main thread, where Python runs its signal handlers.
+#[must_use]
+pub fn on_main_thread() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions. The main thread's id is the process id.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        tid == i64::from(std::process::id())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}
+
+/// Runs `fut` to completion with the GIL released, raising the exception of a Python signal
+/// handler (e.g. `KeyboardInterrupt`) as soon as one fires; `fut` is then dropped, which kills
+/// the plugin.
+pub fn block_on_interruptible<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let rt = runtime()?;
+    py.detach(|| {
+        rt.block_on(async move {
+            let mut fut = std::pin::pin!(fut);
+            loop {
+                tokio::select! {
+                    out = &mut fut => return Ok(out),
+                    () = tokio::time::sleep(SIGNAL_POLL) => {
+                        #[allow(clippy::redundant_closure_for_method_calls)] // the method is not general enough over `'py`
+                        Python::attach(|py| py.check_signals())?;
+                    }
+                }
+            }
+        })
+    })
+}
+
+/// Sets the outcome of an asyncio future, on its loop's thread (scheduled there with
+/// `call_soon_threadsafe`), unless it is already done (cancelled).
+#[pyfunction]
+fn _resolve_future(future: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if future.call_method0("done")?.is_truthy()? {
+        return Ok(());
+    }
+    if ok {
+        future.call_method1("set_result", (value,))?;
+    } else {
+        future.call_method1("set_exception", (value,))?;
+    }
+    Ok(())
+}
+
+/// Done-callback of an awaitable: a cancelled future aborts its Rust task.
+#[pyclass(frozen, module = "sigstore_kms_plugins._native")]
+struct AbortOnCancel(tokio::task::AbortHandle);
+
+#[pymethods]
+impl AbortOnCancel {
+    fn __call__(&self, future: &Bound<'_, PyAny>) -> PyResult<()> {
+        if future.call_method0("cancelled")?.is_truthy()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
+}
+
+static RESOLVE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Spawns `fut` on the runtime and returns an `asyncio.Future` (of the running event loop) that
+/// receives `finish(output)`; cancelling that future aborts `fut`.
+///
+/// Raises `RuntimeError` when there is no running event loop (call it from a coroutine).
+pub fn spawn_awaitable<'py, F, R, G>(py: Python<'py>, fut: F, finish: G) -> PyResult<Bound<'py, PyAny>>
+where
+    F: Future<Output = R> + Send + 'static,
+    R: Send + 'static,
+    G: for<'a> FnOnce(Python<'a>, R) -> PyResult<Py<PyAny>> + Send + 'static,
+{
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let future = event_loop.call_method0("create_future")?;
+    let resolve = RESOLVE
+        .get_or_try_init(py, || wrap_pyfunction!(_resolve_future, py).map(|f| f.into_any().unbind()))?
+        .clone_ref(py);
+    let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+    let task = runtime()?.spawn(async move {
+        let output = fut.await;
+        Python::attach(|py| {
+            let (ok, value) = match finish(py, output) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_any()),
+            };
+            // Fails only if the loop was closed meanwhile: then nobody is waiting.
+            let _ = loop_ref.bind(py).call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
+        });
+    });
+    future.call_method1("add_done_callback", (AbortOnCancel(task.abort_handle()),))?;
+    Ok(future)
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<AbortOnCancel>()?;
+    Ok(())
+}
