@@ -18,7 +18,9 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 	scripts/demo.sh target/debug
 
 .PHONY: test
-test: setup lint test-rust test-go test-python test-node ## Run every test (what CI runs)
+# In the full run the Python and Node hosts must take part in the interop checks, never be skipped.
+test: export INTEROP_REQUIRE := python,node
+test: setup lint test-rust test-go test-python test-node test-interop ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -53,6 +55,10 @@ test-python: ## Python package: venv, pip install ., stubtest, mypy --strict, py
 test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --strict, node --test
 	npm ci --no-audit --no-fund
 	npm test
+
+.PHONY: test-interop
+test-interop: ## Interop with the Go reference and cosign, both directions (INTEROP_COSIGN=0: without cosign)
+	tests/interop/run.sh
 
 .PHONY: fuzz
 fuzz: ## Fuzz the decoders and URI parser for FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)

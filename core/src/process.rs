@@ -123,7 +123,10 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     }
     let started = Instant::now();
     let mut cmd = Command::new(inv.program);
-    cmd.arg(inv.version)
+    // argv[0] is the bare program name, as Go's exec.Command gives it (the path is only used to
+    // find the file): plugins that dispatch on their own name see the same thing from any host.
+    cmd.arg0(inv.program.file_name().unwrap_or(inv.program.as_os_str()))
+        .arg(inv.version)
         .arg(OsStr::from_bytes(inv.request))
         .stdin(if inv.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())

@@ -132,7 +132,10 @@ def test_async_errors_are_the_same_exceptions() -> None:
 def test_ctrl_c_interrupts_a_blocking_call_and_kills_the_plugin() -> None:
     script = textwrap.dedent(
         f"""
-        import os, sys, time
+        import os, signal, sys, time
+        # A terminal's Ctrl-C: Python's handler, even if our parent started us with SIGINT
+        # ignored (as a non-interactive shell does for background jobs).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         import sigstore_kms_plugins as skp
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from conftest import live_children, wait_until
