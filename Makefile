@@ -60,6 +60,10 @@ test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --st
 test-interop: ## Interop with the Go reference and cosign, both directions (INTEROP_COSIGN=0: without cosign)
 	tests/interop/run.sh
 
+.PHONY: bench
+bench: ## Benchmarks: our hosts vs. the Go reference vs. the floor, one table (~5 min; bench/README.md)
+	python3 bench/run.py
+
 .PHONY: fuzz
 fuzz: ## Fuzz the decoders and URI parser for FUZZ_SECONDS each (needs nightly; installs cargo-fuzz)
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked

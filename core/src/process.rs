@@ -14,6 +14,7 @@
 //!
 //! There is no shell anywhere: the program path is executed directly.
 
+use std::cell::RefCell;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -31,6 +32,16 @@ pub const MAX_ARG_BYTES: usize = 32 * 4096;
 pub const EXIT_GRACE: Duration = Duration::from_millis(250);
 /// Size of the chunks the message is streamed in.
 pub const STDIN_CHUNK: usize = 128 * 1024;
+/// Size of the first chunk; it doubles up to [`STDIN_CHUNK`] while reads fill it. A small
+/// message then costs no large allocation (a fresh 128 KiB buffer is page faults and zeroing
+/// on every call, about 25 µs here, for a 1 KiB message).
+const STDIN_FIRST_CHUNK: usize = 16 * 1024;
+/// The stdin pipe is grown to this size, once the message turned out not to fit in the default
+/// pipe (fewer wake-ups when streaming a large message). Not before: pipe buffers count
+/// against a per-user quota (`/proc/sys/fs/pipe-user-pages-soft`, 64 MiB by default), and once
+/// an unprivileged user is past it every new pipe of that user is cut to 8 KiB -- 64 concurrent
+/// calls each growing its pipe up front would use it all.
+const STDIN_PIPE_BYTES: libc::c_int = 1 << 20;
 /// How many bytes of stderr are kept when it is captured.
 pub const STDERR_TAIL_BYTES: usize = 8 * 1024;
 
@@ -116,6 +127,55 @@ impl From<RunError> for RunFailure {
     }
 }
 
+/// A check that [`run`] calls while a plugin runs (see [`with_interrupt_check`]).
+struct InterruptCheck {
+    every: Duration,
+    check: Box<dyn FnMut() -> bool>,
+}
+
+impl InterruptCheck {
+    /// Runs the check if it is due (or a signal arrived); whether the run must stop.
+    fn wants_stop(&mut self, last: &mut Instant, signalled: bool) -> bool {
+        if !signalled && last.elapsed() < self.every {
+            return false;
+        }
+        *last = Instant::now();
+        (self.check)()
+    }
+}
+
+thread_local! {
+    static INTERRUPT_CHECK: RefCell<Option<InterruptCheck>> = const { RefCell::new(None) };
+}
+
+/// Runs `f`, and while a plugin that `f` runs on this thread is running, calls `check` at
+/// least every `every` and whenever a signal interrupts the wait (`EINTR`); when `check`
+/// returns `true`, the plugin's process group is killed and reaped and that call fails as
+/// cancelled ([`RunError::Cancelled`], an `Exec` error for the client).
+///
+/// This is for bindings whose runtime handles signals by polling: Python runs its Ctrl-C
+/// handler only when its main thread checks for it. The call stays on the calling thread (no
+/// hand-off to a worker thread and back, which costs tens of microseconds per call) and stays
+/// interruptible. Calls made by other threads are not affected; nested calls replace the check
+/// for their duration.
+pub fn with_interrupt_check<R>(every: Duration, check: impl FnMut() -> bool + 'static, f: impl FnOnce() -> R) -> R {
+    let previous = INTERRUPT_CHECK.with(|c| c.borrow_mut().replace(InterruptCheck { every, check: Box::new(check) }));
+    let _restore = RestoreCheck(Some(previous));
+    f()
+}
+
+/// Puts back the interrupt check a scope (or a run) took, on every path out.
+struct RestoreCheck(Option<Option<InterruptCheck>>);
+
+impl Drop for RestoreCheck {
+    fn drop(&mut self) {
+        if let Some(check) = self.0.take() {
+            // `try_with`: the thread-local may already be gone when a thread exits.
+            let _ = INTERRUPT_CHECK.try_with(|c| *c.borrow_mut() = check);
+        }
+    }
+}
+
 /// Runs the plugin to completion.
 pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     if inv.request.len() >= MAX_ARG_BYTES {
@@ -142,7 +202,10 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     let _sigpipe = SigpipeBlock::new();
     let mut state = Pumps::new(&mut guard.child, inv.stdin, inv.stdout_limit)?;
     let deadline = inv.timeout.map(|t| started + t);
-    let result = state.pump(&mut guard, deadline, inv.cancel);
+    // Taken for the run (a plugin run by the check itself does not see it), put back after.
+    let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
+    let result = state.pump(&mut guard, deadline, inv.cancel, interrupt.0.as_mut().and_then(Option::as_mut));
+    drop(interrupt);
     let stderr_tail = state.stderr_tail();
     match result {
         Ok(status) => match status.signal() {
@@ -263,6 +326,12 @@ struct Pumps<'a> {
     source: Option<&'a mut (dyn Read + 'a)>,
     chunk: Vec<u8>,
     chunk_pos: usize,
+    /// How much of the message is read at a time (grows up to [`STDIN_CHUNK`]).
+    chunk_size: usize,
+    /// Whether the stdin pipe was grown to [`STDIN_PIPE_BYTES`] (or that was tried).
+    stdin_grown: bool,
+    /// Reading the message was interrupted by a signal (run the interrupt check).
+    source_interrupted: bool,
     stdout_pipe: Option<ChildStdout>,
     stdout: Vec<u8>,
     stdout_limit: usize,
@@ -300,9 +369,6 @@ impl<'a> Pumps<'a> {
         let stderr_pipe = child.stderr.take();
         if let Some(s) = &stdin {
             set_nonblocking(s.as_raw_fd()).map_err(RunError::Io)?;
-            // A bigger pipe means fewer wake-ups when streaming a large message (best effort).
-            // SAFETY: fcntl on an fd we own.
-            unsafe { libc::fcntl(s.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
         }
         if let Some(s) = &stdout_pipe {
             set_nonblocking(s.as_raw_fd()).map_err(RunError::Io)?;
@@ -315,6 +381,9 @@ impl<'a> Pumps<'a> {
             source,
             chunk: Vec::new(),
             chunk_pos: 0,
+            chunk_size: 0,
+            stdin_grown: false,
+            source_interrupted: false,
             stdout_pipe,
             stdout: Vec::new(),
             stdout_limit,
@@ -346,9 +415,11 @@ impl<'a> Pumps<'a> {
         guard: &mut ChildGuard,
         deadline: Option<Instant>,
         cancel: Option<BorrowedFd<'_>>,
+        mut interrupt: Option<&mut InterruptCheck>,
     ) -> Result<ExitStatus, RunError> {
         let mut exit: Option<(ExitStatus, Instant)> = None;
         let mut buf = vec![0u8; 64 * 1024];
+        let mut last_check = Instant::now();
         loop {
             if let Some((status, exited_at)) = exit {
                 let drained = self.stdout_pipe.is_none() && self.stderr_pipe.is_none();
@@ -391,31 +462,28 @@ impl<'a> Pumps<'a> {
                 push(CANCEL, c.as_raw_fd(), libc::POLLIN, &mut fds);
             }
 
-            // How long poll may sleep: until the deadline, the end of the grace, or (without a
-            // pidfd) the next check of the child.
-            let mut wait: Option<Duration> = None;
-            let mut cap = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
-            if let (Some(d), None) = (deadline, exit) {
-                cap(d.saturating_duration_since(now));
-            }
-            if let Some((_, exited_at)) = exit {
-                cap(EXIT_GRACE.saturating_sub(exited_at.elapsed()));
-            } else if self.pidfd.is_none() {
-                cap(Duration::from_millis(10));
-            }
-            let timeout_ms = wait
-                .map_or(-1, |w| i32::try_from(w.as_millis().max(u128::from(w > Duration::ZERO))).unwrap_or(i32::MAX));
+            let next_check = interrupt.as_ref().map(|i| i.every.saturating_sub(last_check.elapsed()));
+            let timeout_ms = self.poll_timeout_ms(now, deadline, exit.map(|(_, at)| at), next_check);
 
             let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
             // SAFETY: `fds` is a valid array of `nfds` pollfd structs.
             let rc = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
+            let mut signalled = std::mem::take(&mut self.source_interrupted);
             if rc < 0 {
                 let err = io::Error::last_os_error();
-                if err.kind() == io::ErrorKind::Interrupted {
-                    continue;
+                if err.kind() != io::ErrorKind::Interrupted {
+                    guard.kill_group();
+                    return Err(RunError::Io(err));
                 }
+                signalled = true;
+            }
+            if interrupt.as_deref_mut().is_some_and(|i| i.wants_stop(&mut last_check, signalled)) {
                 guard.kill_group();
-                return Err(RunError::Io(err));
+                let _ = guard.reap();
+                return Err(RunError::Cancelled);
+            }
+            if rc < 0 {
+                continue;
             }
             let ready = |slot: usize| slots[slot] != usize::MAX && fds[slots[slot]].revents != 0;
 
@@ -444,6 +512,29 @@ impl<'a> Pumps<'a> {
                 }
             }
         }
+    }
+
+    /// How long poll may sleep, in milliseconds (-1: for ever): until the deadline, the end of
+    /// the grace after the plugin `exited`, the next interrupt check, or (without a pidfd) the
+    /// next check of the child.
+    fn poll_timeout_ms(
+        &self,
+        now: Instant,
+        deadline: Option<Instant>,
+        exited: Option<Instant>,
+        next_check: Option<Duration>,
+    ) -> i32 {
+        let mut wait: Option<Duration> = next_check;
+        let mut cap = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
+        if let (Some(d), None) = (deadline, exited) {
+            cap(d.saturating_duration_since(now));
+        }
+        if let Some(exited_at) = exited {
+            cap(EXIT_GRACE.saturating_sub(exited_at.elapsed()));
+        } else if self.pidfd.is_none() {
+            cap(Duration::from_millis(10));
+        }
+        wait.map_or(-1, |w| i32::try_from(w.as_millis().max(u128::from(w > Duration::ZERO))).unwrap_or(i32::MAX))
     }
 
     fn read_stdout(&mut self, buf: &mut [u8]) -> Result<(), RunError> {
@@ -503,13 +594,26 @@ impl<'a> Pumps<'a> {
                     self.stdin = None;
                     return Ok(());
                 };
-                self.chunk.resize(STDIN_CHUNK, 0);
-                let n = loop {
-                    match source.read(&mut self.chunk) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(RunError::ReadMessage(e)),
+                // Start small; double while the reads fill the buffer.
+                self.chunk_size = if self.chunk_size == 0 {
+                    STDIN_FIRST_CHUNK
+                } else if self.chunk.len() == self.chunk_size {
+                    (self.chunk_size * 2).min(STDIN_CHUNK)
+                } else {
+                    self.chunk_size
+                };
+                self.chunk.resize(self.chunk_size, 0);
+                let n = match source.read(&mut self.chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                        // A signal: back to the poll loop, which runs the interrupt check (if
+                        // any) and then comes back here to read again.
+                        self.chunk.clear();
+                        self.chunk_pos = 0;
+                        self.source_interrupted = true;
+                        return Ok(());
                     }
+                    Err(e) => return Err(RunError::ReadMessage(e)),
                 };
                 self.chunk.truncate(n);
                 self.chunk_pos = 0;
@@ -521,7 +625,18 @@ impl<'a> Pumps<'a> {
             }
             match pipe.write(&self.chunk[self.chunk_pos..]) {
                 Ok(n) => self.chunk_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The message does not fit in the pipe: a bigger one means fewer wake-ups
+                    // (best effort; then write again, or wait for the plugin to read).
+                    if self.stdin_grown {
+                        return Ok(());
+                    }
+                    self.stdin_grown = true;
+                    // SAFETY: fcntl on an fd we own.
+                    if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES) } < 0 {
+                        return Ok(());
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     // EPIPE (or similar): the plugin does not want the rest. Not an error;

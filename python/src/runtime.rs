@@ -1,17 +1,21 @@
 //! The Tokio runtime behind every call, and the bridge from Rust futures to asyncio.
 //!
-//! * Blocking calls made on the main thread run the core's cancellable async engine with
-//!   [`block_on_interruptible`]: the GIL is released, and every [`SIGNAL_POLL`] the thread
-//!   briefly re-attaches to run Python's signal handlers, so Ctrl-C raises `KeyboardInterrupt`
-//!   promptly and kills the plugin instead of waiting for it (a plugin runs in its own process
-//!   group, so the terminal's SIGINT never reaches it). Other threads cannot receive Python
-//!   signals, so there the core's plain blocking call is used (see `signer.rs`).
+//! * Blocking calls made on the main thread run the core's blocking engine on the calling
+//!   thread with [`call_interruptible`]: the GIL is released, and every [`SIGNAL_POLL`] (and at
+//!   once when a signal interrupts the engine's wait) the thread briefly re-attaches to run
+//!   Python's signal handlers, so Ctrl-C raises `KeyboardInterrupt` promptly and kills the
+//!   plugin instead of waiting for it (a plugin runs in its own process group, so the terminal's
+//!   SIGINT never reaches it). No other thread is involved: handing the call to a worker thread
+//!   and back cost tens of microseconds per call. Other threads cannot receive Python signals,
+//!   so there the core's plain blocking call is used (see `signer.rs`).
 //! * Awaitable calls are spawned on the runtime by [`spawn_awaitable`], which returns an
 //!   `asyncio.Future` of the running loop. The result is delivered with
 //!   `loop.call_soon_threadsafe`; cancelling the future aborts the Rust task, which drops the
 //!   core's future, which kills the plugin's process group. No Python thread is used per call.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
@@ -65,29 +69,34 @@ pub fn on_main_thread() -> bool {
     }
 }
 
-/// Runs `fut` to completion with the GIL released, raising the exception of a Python signal
-/// handler (e.g. `KeyboardInterrupt`) as soon as one fires; `fut` is then dropped, which kills
-/// the plugin.
-pub fn block_on_interruptible<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+/// Runs `call` (plugin calls through the core's blocking API) on this thread with the GIL
+/// released. While a plugin runs, Python's signal handlers run every [`SIGNAL_POLL`] and when a
+/// signal interrupts the wait; if one raises (e.g. `KeyboardInterrupt`), the plugin's process
+/// group is killed and reaped, and that exception is returned instead of the call's result.
+pub fn call_interruptible<T, F>(py: Python<'_>, call: F) -> PyResult<T>
 where
-    F: Future + Send,
-    F::Output: Send,
+    F: FnOnce() -> T + Send,
+    T: Send,
 {
-    let rt = runtime()?;
-    py.detach(|| {
-        rt.block_on(async move {
-            let mut fut = std::pin::pin!(fut);
-            loop {
-                tokio::select! {
-                    out = &mut fut => return Ok(out),
-                    () = tokio::time::sleep(SIGNAL_POLL) => {
-                        #[allow(clippy::redundant_closure_for_method_calls)] // the method is not general enough over `'py`
-                        Python::attach(|py| py.check_signals())?;
-                    }
-                }
+    let (out, raised) = py.detach(|| {
+        let raised: Rc<RefCell<Option<PyErr>>> = Rc::default();
+        let slot = Rc::clone(&raised);
+        #[allow(clippy::redundant_closure_for_method_calls)] // the method is not general enough over `'py`
+        let check = move || match Python::attach(|py| py.check_signals()) {
+            Ok(()) => false,
+            Err(e) => {
+                *slot.borrow_mut() = Some(e);
+                true
             }
-        })
-    })
+        };
+        let out = sigstore_kms_plugins::process::with_interrupt_check(SIGNAL_POLL, check, call);
+        let raised = raised.borrow_mut().take();
+        (out, raised)
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
 }
 
 /// Sets the outcome of an asyncio future, on its loop's thread (scheduled there with

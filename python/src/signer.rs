@@ -1,8 +1,8 @@
 //! The host side: `get_signer_verifier`, `SignerVerifier`, `list_plugins`, providers.
 //!
-//! Every blocking method releases the GIL. Calls that run a plugin program go through the
-//! core's cancellable engine (see [`crate::runtime`]): a blocking call can be interrupted with
-//! Ctrl-C and an awaitable can be cancelled, and either kills the plugin. Calls served by an
+//! Every blocking method releases the GIL. Calls that run a plugin program can be stopped (see
+//! [`crate::runtime`]): a blocking call on the main thread can be interrupted with Ctrl-C and
+//! an awaitable can be cancelled, and either kills the plugin. Calls served by an
 //! in-process provider run its Python handler on the calling thread (blocking) or a worker thread
 //! (awaitable), so the exception it raises can become the `__cause__` of the error.
 
@@ -15,7 +15,7 @@ use sigstore_kms_plugins::{self as core, Error, HashFunc, PluginSignerVerifier};
 
 use crate::error::{self, take_stashed};
 use crate::message::{MessageState, PyMessage};
-use crate::runtime::{block_on_interruptible, spawn_awaitable};
+use crate::runtime::{call_interruptible, spawn_awaitable};
 
 /// One call, with its arguments already converted from Python.
 enum Call {
@@ -120,14 +120,14 @@ impl SignerVerifier {
     fn invoke(&self, py: Python<'_>, call: Call) -> PyResult<Py<PyAny>> {
         let state = message_state(&call);
         let sv = self.sv.clone();
-        // Python runs signal handlers (Ctrl-C) on the main thread only: there, a plugin call goes
-        // through the cancellable engine so that KeyboardInterrupt kills the plugin at once.
-        // Elsewhere nothing can interrupt the call, and the plain blocking path saves two thread
-        // hand-offs per call. In-process providers always run on this thread.
+        // Python runs signal handlers (Ctrl-C) on the main thread only: there, a plugin call
+        // checks for them while it waits, so that KeyboardInterrupt kills the plugin at once.
+        // Elsewhere nothing can interrupt the call. Either way the call runs on this thread.
+        // In-process providers always run plainly on this thread.
         let (result, cause) = if self.is_provider() || !crate::runtime::on_main_thread() {
             py.detach(|| run_blocking(&sv, call))
         } else {
-            (block_on_interruptible(py, run_async(sv, call))?, None)
+            call_interruptible(py, || run_blocking(&sv, call))?
         };
         finish(py, result, cause, state.as_ref())
     }

@@ -1,0 +1,205 @@
+//! `skp-bench`: our Rust client (`sigstore_kms_plugins`) as a benchmark worker for bench/run.py.
+//! Every subcommand prints JSON lines on stdout; times are measured in this process, around the
+//! client call only.
+//!
+//! ```text
+//! skp-bench percall PATH-DIR URI
+//!     serve: reads lines "MODE METHOD N MSG-BYTES" (MODE blocking|async; METHOD
+//!     defaultAlgorithm|publicKey|signMessage), answers {"us":[per-call microseconds]}
+//! skp-bench stream PATH-DIR URI MODE FILE REPS
+//!     signMessage of FILE (streamed from disk) REPS times: {"s":[seconds],"rss_kib":..,"hwm_kib":..}
+//! skp-bench concurrency PATH-DIR URI CALLS ROUNDS MSG-BYTES
+//!     per round: CALLS signMessage calls one after another, then CALLS at once (tokio tasks);
+//!     {"serial_s":[..],"concurrent_s":[..],"fds":[before,after],"children":[before,after]}
+//! ```
+
+use std::fs::File;
+use std::io::{BufRead, Write};
+use std::time::Instant;
+
+use sigstore_kms_plugins::{get_signer_verifier, Options, PluginSignerVerifier};
+use tokio::runtime::Runtime;
+
+fn die(what: &str) -> ! {
+    eprintln!("skp-bench: {what}");
+    std::process::exit(1)
+}
+
+fn signer(path: &str, uri: &str) -> PluginSignerVerifier {
+    get_signer_verifier(uri, Options::default().search_path(path)).unwrap_or_else(|e| die(&e.to_string()))
+}
+
+fn runtime() -> Runtime {
+    // What `#[tokio::main]` builds: one worker per core.
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap_or_else(|e| die(&e.to_string()))
+}
+
+fn json_list(xs: &[f64], digits: usize) -> String {
+    let items: Vec<String> = xs.iter().map(|x| format!("{x:.digits$}")).collect();
+    format!("[{}]", items.join(","))
+}
+
+fn check(method: &str, ok: bool) {
+    if !ok {
+        die(&format!("{method}: unexpected answer"));
+    }
+}
+
+fn blocking_call(sv: &PluginSignerVerifier, method: &str, msg: &[u8]) {
+    match method {
+        "defaultAlgorithm" => check(method, sv.default_algorithm_blocking().is_ok_and(|a| a == "ecdsa-p256")),
+        "publicKey" => check(method, sv.public_key_blocking().is_ok()),
+        "signMessage" => check(method, sv.sign_message_blocking(msg).is_ok_and(|s| !s.is_empty())),
+        _ => die(&format!("unknown method {method}")),
+    }
+}
+
+async fn async_call(sv: &PluginSignerVerifier, method: &str, msg: &[u8]) {
+    match method {
+        "defaultAlgorithm" => check(method, sv.default_algorithm().await.is_ok_and(|a| a == "ecdsa-p256")),
+        "publicKey" => check(method, sv.public_key().await.is_ok()),
+        "signMessage" => check(method, sv.sign_message(msg).await.is_ok_and(|s| !s.is_empty())),
+        _ => die(&format!("unknown method {method}")),
+    }
+}
+
+fn percall(path: &str, uri: &str) {
+    let sv = signer(path, uri);
+    let rt = runtime();
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout();
+    for line in stdin.lock().lines() {
+        let line = line.unwrap_or_else(|e| die(&e.to_string()));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() != 4 {
+            continue;
+        }
+        let (mode, method) = (f[0], f[1]);
+        let n: usize = f[2].parse().unwrap_or_else(|_| die("bad N"));
+        let msg = vec![b'x'; f[3].parse().unwrap_or_else(|_| die("bad MSG-BYTES"))];
+        let mut us = Vec::with_capacity(n);
+        match mode {
+            "blocking" => {
+                for _ in 0..n {
+                    let t = Instant::now();
+                    blocking_call(&sv, method, &msg);
+                    us.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+            "async" => rt.block_on(async {
+                for _ in 0..n {
+                    let t = Instant::now();
+                    async_call(&sv, method, &msg).await;
+                    us.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }),
+            _ => die(&format!("unknown mode {mode}")),
+        }
+        writeln!(out, "{{\"us\":{}}}", json_list(&us, 1))
+            .and_then(|()| out.flush())
+            .unwrap_or_else(|e| die(&e.to_string()));
+    }
+}
+
+/// A field of /proc/self/status in KiB (VmRSS, VmHWM).
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|r| r.trim_start_matches(':').split_whitespace().next()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn stream(path: &str, uri: &str, mode: &str, file: &str, reps: usize) {
+    let sv = signer(path, uri);
+    let rt = runtime();
+    let rss_kib = status_kib("VmRSS");
+    let mut secs = Vec::new();
+    for _ in 0..reps {
+        let f = File::open(file).unwrap_or_else(|e| die(&e.to_string()));
+        let t = Instant::now();
+        let sig = match mode {
+            "blocking" => sv.sign_message_blocking(f),
+            "async" => rt.block_on(sv.sign_message(f)),
+            _ => die(&format!("unknown mode {mode}")),
+        };
+        let s = t.elapsed().as_secs_f64();
+        if !sig.is_ok_and(|s| !s.is_empty()) {
+            die("signMessage failed");
+        }
+        secs.push(s);
+    }
+    println!("{{\"s\":{},\"rss_kib\":{rss_kib},\"hwm_kib\":{}}}", json_list(&secs, 4), status_kib("VmHWM"));
+}
+
+/// Open file descriptors of this process.
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count)
+}
+
+/// Processes whose parent is this process (running or zombie).
+fn child_count() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned))
+                })
+                .is_some_and(|ppid| ppid == me)
+        })
+        .count()
+}
+
+fn concurrency(path: &str, uri: &str, calls: usize, rounds: usize, msg_bytes: usize) {
+    let sv = signer(path, uri);
+    let rt = runtime();
+    let msg = vec![b'x'; msg_bytes];
+    // Warm the runtime's blocking pool and the page cache.
+    rt.block_on(async_call(&sv, "signMessage", &msg));
+    let (fds0, kids0) = (fd_count(), child_count());
+    let (mut serial, mut concurrent) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let t = Instant::now();
+        rt.block_on(async {
+            for _ in 0..calls {
+                async_call(&sv, "signMessage", &msg).await;
+            }
+        });
+        serial.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        rt.block_on(async {
+            let tasks: Vec<_> = (0..calls)
+                .map(|_| {
+                    let (sv, msg) = (sv.clone(), msg.clone());
+                    tokio::spawn(async move { async_call(&sv, "signMessage", &msg).await })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap_or_else(|e| die(&e.to_string()));
+            }
+        });
+        concurrent.push(t.elapsed().as_secs_f64());
+    }
+    let (fds1, kids1) = (fd_count(), child_count());
+    println!(
+        "{{\"serial_s\":{},\"concurrent_s\":{},\"fds\":[{fds0},{fds1}],\"children\":[{kids0},{kids1}]}}",
+        json_list(&serial, 4),
+        json_list(&concurrent, 4)
+    );
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let arg = |i: usize| a.get(i).map_or_else(|| die("missing argument (see the source for usage)"), String::as_str);
+    let num = |i: usize| arg(i).parse::<usize>().unwrap_or_else(|_| die("bad number"));
+    match arg(1) {
+        "percall" => percall(arg(2), arg(3)),
+        "stream" => stream(arg(2), arg(3), arg(4), arg(5), num(6)),
+        "concurrency" => concurrency(arg(2), arg(3), num(4), num(5), num(6)),
+        other => die(&format!("unknown subcommand {other}")),
+    }
+}
