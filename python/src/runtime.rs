@@ -16,8 +16,9 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -148,6 +149,7 @@ where
     let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
     let task = runtime()?.spawn(async move {
         let output = fut.await;
+        let _delivering = Delivery::start()?;
         Python::attach(|py| {
             let (ok, value) = match finish(py, output) {
                 Ok(v) => (true, v),
@@ -156,12 +158,64 @@ where
             // Fails only if the loop was closed meanwhile: then nobody is waiting.
             let _ = loop_ref.bind(py).call_method1("call_soon_threadsafe", (resolve, future_ref, ok, value));
         });
+        Some(())
     });
     future.call_method1("add_done_callback", (AbortOnCancel(task.abort_handle()),))?;
     Ok(future)
 }
 
+/// Set by the `atexit` hook: the interpreter is shutting down, runtime threads must not touch
+/// Python any more.
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
+/// Runtime threads currently attached to Python to deliver a result.
+static DELIVERING: AtomicUsize = AtomicUsize::new(0);
+
+/// One delivery of a result to Python by a runtime thread, counted so that interpreter shutdown
+/// can wait for it.
+///
+/// Why: when the interpreter finalizes while a runtime thread is inside
+/// `call_soon_threadsafe` (which releases and re-takes the GIL around its self-pipe write),
+/// CPython ends that thread with `pthread_exit`, and the forced unwind through Rust frames
+/// aborts the whole process. The `atexit` hook ([`_shutdown_deliveries`]) runs before
+/// finalization: it stops new deliveries and waits, GIL released, for the ones under way.
+struct Delivery;
+
+impl Delivery {
+    /// Counts a delivery in, or `None` once shutdown began (the result is then dropped: nobody
+    /// can be waiting for it).
+    fn start() -> Option<Delivery> {
+        // Count first, then check: either the hook sees this delivery, or it sees the flag.
+        DELIVERING.fetch_add(1, Ordering::SeqCst);
+        if SHUTTING_DOWN.load(Ordering::SeqCst) {
+            DELIVERING.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Delivery)
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        DELIVERING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// `atexit` hook: no more deliveries, and wait (at most a few seconds, GIL released) for those
+/// under way, so no runtime thread is attached to Python when the interpreter finalizes.
+#[pyfunction]
+fn _shutdown_deliveries(py: Python<'_>) {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+    py.detach(|| {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while DELIVERING.load(Ordering::SeqCst) != 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AbortOnCancel>()?;
+    let hook = wrap_pyfunction!(_shutdown_deliveries, m)?;
+    m.py().import("atexit")?.call_method1("register", (hook,))?;
     Ok(())
 }

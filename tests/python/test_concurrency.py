@@ -173,3 +173,24 @@ def test_a_forked_child_can_call_plugins(fixture_sv: skp.SignerVerifier) -> None
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert fixture_sv.default_algorithm() == "ecdsa-p256"
+
+
+def test_exiting_right_after_an_awaited_call_does_not_abort() -> None:
+    # Regression: the runtime thread that delivered the result could still be attached to
+    # Python (inside call_soon_threadsafe) while the interpreter finalized; CPython then ended
+    # that thread with pthread_exit and the unwind through Rust aborted the process (exit 134,
+    # about half the runs). An atexit hook now waits for deliveries under way.
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        import sigstore_kms_plugins as skp
+        sv = skp.get_signer_verifier("fixture://k", path={FIXTURE_PATH!r})
+        print(asyncio.run(sv.aio.supported_algorithms()))
+        """
+    )
+    statuses = []
+    for _ in range(30):
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+        statuses.append(proc.returncode)
+        assert proc.returncode != 0 or "ecdsa-p256" in proc.stdout
+    assert statuses == [0] * len(statuses), f"exit statuses: {statuses}"
