@@ -61,30 +61,14 @@ Message = Union[bytes, bytearray, memoryview, "os.PathLike[str]", "os.PathLike[b
 SearchPath = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
 
-class SignerVerifier:
-    """A key held by a KMS, reached through a plugin program or an in-process provider.
-
-    Every method runs one plugin call (one process), blocks until it is done, and releases the
-    GIL meanwhile; Ctrl-C (``KeyboardInterrupt``) interrupts it and kills the plugin. Instances
-    are immutable and safe to share between threads. For asyncio, use :attr:`aio`.
-
-    Create one with :func:`get_signer_verifier`.
-    """
+class _KeyHandle:
+    """What the blocking and the awaitable wrappers share: the native object and what it says
+    about the key."""
 
     __slots__ = ("_native",)
 
     def __init__(self, native: _native.SignerVerifier) -> None:
         self._native = native
-
-    def __repr__(self) -> str:
-        return repr(self._native)
-
-    @property
-    def aio(self) -> AsyncSignerVerifier:
-        """The same key with awaitable methods (see :class:`~sigstore_kms_plugins.aio.AsyncSignerVerifier`)."""
-        from .aio import AsyncSignerVerifier
-
-        return AsyncSignerVerifier(self._native)
 
     @property
     def program_path(self) -> Optional[Path]:
@@ -105,6 +89,29 @@ class SignerVerifier:
     def timeout(self) -> Optional[float]:
         """The per-call timeout in seconds; ``None`` for none."""
         return self._native.timeout
+
+
+class SignerVerifier(_KeyHandle):
+    """A key held by a KMS, reached through a plugin program or an in-process provider.
+
+    Every method runs one plugin call (one process), blocks until it is done, and releases the
+    GIL meanwhile; Ctrl-C (``KeyboardInterrupt``) interrupts it and kills the plugin. Instances
+    are immutable and safe to share between threads. For asyncio, use :attr:`aio`.
+
+    Create one with :func:`get_signer_verifier`.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(self._native)
+
+    @property
+    def aio(self) -> AsyncSignerVerifier:
+        """The same key with awaitable methods (see :class:`~sigstore_kms_plugins.aio.AsyncSignerVerifier`)."""
+        from .aio import AsyncSignerVerifier
+
+        return AsyncSignerVerifier(self._native)
 
     def default_algorithm(self) -> str:
         """The algorithm the plugin creates keys with by default."""

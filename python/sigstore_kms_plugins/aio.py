@@ -27,13 +27,12 @@ The awaitables must be created and awaited on a running event loop (inside a cor
 from __future__ import annotations
 
 import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Union
 
 from . import _native
-from ._client import DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT, Message, SearchPath, SignerVerifier, StderrMode
+from ._client import DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT, Message, SearchPath, SignerVerifier, StderrMode, _KeyHandle
 from ._client import get_signer_verifier as _get_signer_verifier
-from ._types import HashFunc, HashFuncLike
+from ._types import HashFuncLike
 from .keys import load_public_key
 
 if TYPE_CHECKING:
@@ -42,17 +41,14 @@ if TYPE_CHECKING:
 __all__ = ["AsyncSignerVerifier", "get_async_signer_verifier"]
 
 
-class AsyncSignerVerifier:
+class AsyncSignerVerifier(_KeyHandle):
     """A key held by a KMS, with awaitable methods. Safe to share between tasks and threads.
 
     Get one from :func:`get_async_signer_verifier` or :attr:`SignerVerifier.aio
     <sigstore_kms_plugins.SignerVerifier.aio>`; :attr:`sync` gives the blocking twin.
     """
 
-    __slots__ = ("_native",)
-
-    def __init__(self, native: _native.SignerVerifier) -> None:
-        self._native = native
+    __slots__ = ()
 
     def __repr__(self) -> str:
         return "Async" + repr(self._native)
@@ -61,26 +57,6 @@ class AsyncSignerVerifier:
     def sync(self) -> SignerVerifier:
         """The same key with blocking methods."""
         return SignerVerifier(self._native)
-
-    @property
-    def program_path(self) -> Optional[Path]:
-        """The absolute path of the plugin program; ``None`` for an in-process provider."""
-        return self._native.program_path
-
-    @property
-    def key_ref(self) -> str:
-        """The key reference: the part of the key URI after ``NAME://``."""
-        return self._native.key_ref
-
-    @property
-    def hash_func(self) -> HashFunc:
-        """The hash function sent with every call."""
-        return HashFunc(self._native.hash_func)
-
-    @property
-    def timeout(self) -> Optional[float]:
-        """The per-call timeout in seconds; ``None`` for none."""
-        return self._native.timeout
 
     async def default_algorithm(self) -> str:
         """The algorithm the plugin creates keys with by default."""
