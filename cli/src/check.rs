@@ -75,7 +75,7 @@ impl Checker {
             program: &self.program,
             version,
             request: &json,
-            stdin: Some(&mut input as &mut dyn Read),
+            stdin: process::Stdin::Reader(&mut input as &mut dyn Read),
             timeout: self.timeout,
             stdout_limit: DEFAULT_STDOUT_LIMIT,
             stderr: StderrMode::Capture,

@@ -37,7 +37,9 @@ mod provider;
 mod public_key;
 mod uri;
 
-pub use client::{get_signer_verifier, Message, Options, PluginSignerVerifier, DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT};
+pub use client::{
+    get_signer_verifier, Message, Options, PluginSignerVerifier, RunningCall, DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT,
+};
 pub use discovery::{discover, find_program, PluginInfo};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};
 pub use handler::{CallContext, HandlerError, KmsHandler};

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::error::{CallSite, Error, Result, StderrTail};
 use crate::handler::{CallContext, KmsHandler};
-use crate::process::{self, CancelPipe, Invocation, RunError, StderrMode};
+use crate::process::{self, CancelPipe, Invocation, RunError, RunFailure, StderrMode, Stdin};
 use crate::protocol::{
     decode_response, CreateKeyArgs, DefaultAlgorithmArgs, HashFunc, InitOptions, MessageOptions, Method, MethodArgs,
     MethodResult, PluginArgs, PublicKeyArgs, PublicKeyOptions, ResponseError, RpcOptions, SignMessageArgs, SignOptions,
@@ -151,13 +151,6 @@ impl Message {
     pub fn from_path(path: impl AsRef<Path>) -> io::Result<Self> {
         Ok(Message::from_reader(std::fs::File::open(path)?))
     }
-
-    fn into_reader(self) -> Box<dyn Read + Send> {
-        match self.0 {
-            MessageSource::Bytes(b) => Box::new(io::Cursor::new(b)),
-            MessageSource::Reader(r) => r,
-        }
-    }
 }
 
 impl fmt::Debug for Message {
@@ -198,6 +191,10 @@ impl From<std::fs::File> for Message {
         Message::from_reader(f)
     }
 }
+
+mod started;
+
+pub use started::RunningCall;
 
 /// What runs the calls: a plugin program, or an in-process provider.
 enum Backend {
@@ -355,12 +352,7 @@ impl PluginSignerVerifier {
     }
 
     /// Runs one call to completion on this thread.
-    fn invoke(
-        &self,
-        call: &Call,
-        stdin: Option<&mut dyn Read>,
-        cancel: Option<BorrowedFd<'_>>,
-    ) -> Result<MethodResult> {
+    fn invoke(&self, call: &Call, stdin: Stdin<'_>, cancel: Option<BorrowedFd<'_>>) -> Result<MethodResult> {
         let method = call.method();
         let o = &self.inner.options;
         let deadline = o.timeout.and_then(|t| SystemTime::now().checked_add(t));
@@ -371,25 +363,13 @@ impl PluginSignerVerifier {
                     program: path,
                     version: PROTOCOL_VERSION,
                     request: &request,
-                    stdin: if method.takes_message() { stdin } else { None },
+                    stdin: if method.takes_message() { stdin } else { Stdin::Null },
                     timeout: o.timeout,
                     stdout_limit: o.stdout_limit,
                     stderr: o.stderr,
                     cancel,
                 });
-                let site = || self.call_site(method);
-                match run {
-                    Ok(out) => {
-                        let stderr = StderrTail(out.stderr_tail);
-                        decode_response(method, &out.stdout).map_err(|e| match e {
-                            ResponseError::Invalid(d) => {
-                                Error::invalid_response(site(), d.to_string(), &out.stdout, stderr)
-                            }
-                            ResponseError::Returned(m) => Error::plugin_returned(site(), &m, stderr),
-                        })
-                    }
-                    Err(failure) => Err(run_error(site(), failure.error, StderrTail(failure.stderr_tail), o)),
-                }
+                self.conclude(method, run)
             }
             Backend::Provider { handler, .. } => {
                 let ctx = CallContext {
@@ -400,8 +380,15 @@ impl PluginSignerVerifier {
                     deadline,
                 };
                 let mut empty = io::empty();
+                let held;
+                let mut bytes: &[u8];
                 let message: &mut dyn Read = match stdin {
-                    Some(r) if method.takes_message() => r,
+                    Stdin::Reader(r) if method.takes_message() => r,
+                    Stdin::Bytes(b) if method.takes_message() => {
+                        held = b;
+                        bytes = (*held).as_ref();
+                        &mut bytes
+                    }
                     _ => &mut empty,
                 };
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -427,6 +414,21 @@ impl PluginSignerVerifier {
         }
     }
 
+    /// The result of a plugin run: its response decoded, or the error the run ended with.
+    fn conclude(&self, method: Method, run: std::result::Result<process::Output, RunFailure>) -> Result<MethodResult> {
+        let site = || self.call_site(method);
+        match run {
+            Ok(out) => {
+                let stderr = StderrTail(out.stderr_tail);
+                decode_response(method, &out.stdout).map_err(|e| match e {
+                    ResponseError::Invalid(d) => Error::invalid_response(site(), d.to_string(), &out.stdout, stderr),
+                    ResponseError::Returned(m) => Error::plugin_returned(site(), &m, stderr),
+                })
+            }
+            Err(failure) => Err(run_error(site(), failure.error, StderrTail(failure.stderr_tail), &self.inner.options)),
+        }
+    }
+
     /// Runs one call on Tokio's blocking pool; dropping the future kills the plugin.
     async fn invoke_async(&self, call: Call, message: Option<Message>) -> Result<MethodResult> {
         let method = call.method();
@@ -436,8 +438,15 @@ impl PluginSignerVerifier {
         let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
         let this = self.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let mut reader = message.map(Message::into_reader);
-            let stdin: Option<&mut dyn Read> = reader.as_mut().map(|r| r as &mut dyn Read);
+            let mut reader;
+            let stdin = match message.map(|m| m.0) {
+                None => Stdin::Null,
+                Some(MessageSource::Bytes(b)) => Stdin::Bytes(Box::new(b)),
+                Some(MessageSource::Reader(r)) => {
+                    reader = r;
+                    Stdin::Reader(&mut reader)
+                }
+            };
             this.invoke(&call, stdin, Some(cancel.watch()))
         });
         let result = task.await;
@@ -504,47 +513,47 @@ impl PluginSignerVerifier {
 
     /// Blocking twin of [`PluginSignerVerifier::default_algorithm`].
     pub fn default_algorithm_blocking(&self) -> Result<String> {
-        expect_default_algorithm(self.invoke(&Call::DefaultAlgorithm, None, None)?)
+        expect_default_algorithm(self.invoke(&Call::DefaultAlgorithm, Stdin::Null, None)?)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::supported_algorithms`].
     pub fn supported_algorithms_blocking(&self) -> Result<Vec<String>> {
-        expect_supported(self.invoke(&Call::SupportedAlgorithms, None, None)?)
+        expect_supported(self.invoke(&Call::SupportedAlgorithms, Stdin::Null, None)?)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::create_key`].
     pub fn create_key_blocking(&self, algorithm: &str) -> Result<PublicKey> {
-        let r = self.invoke(&Call::CreateKey(algorithm.to_owned()), None, None)?;
+        let r = self.invoke(&Call::CreateKey(algorithm.to_owned()), Stdin::Null, None)?;
         self.expect_key(Method::CreateKey, r)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::public_key`].
     pub fn public_key_blocking(&self) -> Result<PublicKey> {
-        let r = self.invoke(&Call::PublicKey, None, None)?;
+        let r = self.invoke(&Call::PublicKey, Stdin::Null, None)?;
         self.expect_key(Method::PublicKey, r)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::sign_message`]; `message` is streamed.
     pub fn sign_message_blocking(&self, mut message: impl Read) -> Result<Vec<u8>> {
-        expect_signature(self.invoke(&Call::Sign { digest: None, hash: None }, Some(&mut message), None)?)
+        expect_signature(self.invoke(&Call::Sign { digest: None, hash: None }, Stdin::Reader(&mut message), None)?)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::sign_digest`].
     pub fn sign_digest_blocking(&self, digest: &[u8], hash: HashFunc) -> Result<Vec<u8>> {
         let call = Call::Sign { digest: Some(digest.to_vec()), hash: Some(hash) };
-        expect_signature(self.invoke(&call, Some(&mut io::empty()), None)?)
+        expect_signature(self.invoke(&call, Stdin::Bytes(Box::new([0u8; 0])), None)?)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::verify_signature`].
     pub fn verify_signature_blocking(&self, signature: &[u8], mut message: impl Read) -> Result<()> {
         let call = Call::Verify { signature: signature.to_vec(), digest: None, hash: None };
-        self.invoke(&call, Some(&mut message), None).map(drop)
+        self.invoke(&call, Stdin::Reader(&mut message), None).map(drop)
     }
 
     /// Blocking twin of [`PluginSignerVerifier::verify_digest`].
     pub fn verify_digest_blocking(&self, signature: &[u8], digest: &[u8], hash: HashFunc) -> Result<()> {
         let call = Call::Verify { signature: signature.to_vec(), digest: Some(digest.to_vec()), hash: Some(hash) };
-        self.invoke(&call, Some(&mut io::empty()), None).map(drop)
+        self.invoke(&call, Stdin::Bytes(Box::new([0u8; 0])), None).map(drop)
     }
 
     fn expect_key(&self, method: Method, r: MethodResult) -> Result<PublicKey> {

@@ -1,0 +1,636 @@
+//! One plugin run as a state machine: it spawns the plugin, then does non-blocking I/O only when
+//! its driver says a descriptor is ready, and reports when the run is over.
+//!
+//! The same logic is driven in two ways:
+//! * by `poll(2)` on the calling thread ([`super::run`], the blocking engine; it can stream
+//!   from any reader);
+//! * by an event loop that already exists (libuv in the Node addon, asyncio in the Python
+//!   binding): the plugin's pipes and pidfd are watched by that loop, so a call costs no thread
+//!   and no cross-thread wake-up. Such drivers must give the message as bytes
+//!   ([`Stdin::Bytes`]): reading a [`Stdin::Reader`] could block their loop.
+//!
+//! # The driver's contract
+//! 1. [`Exchange::start`] spawns the plugin (and writes as much of an in-memory message as the
+//!    pipe takes at once: a small message needs no stdin watch at all).
+//! 2. Watch the descriptors of [`Exchange::watches`] (stdin for writing, the others for reading)
+//!    and call [`Exchange::on_ready`] when one is ready; call [`Exchange::on_timer`] at
+//!    [`Exchange::next_timer`] (timeout, grace after exit, polling without a pidfd).
+//! 3. After every call, re-read [`Exchange::watches`], stop watching descriptors that left it,
+//!    and only then call [`Exchange::release_closed`]: descriptors that reached their end are
+//!    closed there, never while a loop may still watch them (a closed number can be reused by
+//!    the next pipe, and an event loop would then watch the wrong file).
+//! 4. A call that returns `Some(outcome)` ends the run; [`Exchange::cancel`] ends it early
+//!    (kills the process group). Dropping an unfinished exchange kills and reaps the plugin too.
+
+use std::ffi::OsStr;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{
+    Invocation, Output, RunError, RunFailure, StderrMode, Stdin, EXIT_GRACE, MAX_ARG_BYTES, STDERR_TAIL_BYTES,
+    STDIN_CHUNK,
+};
+
+/// Size of the first chunk read from a [`Stdin::Reader`]; it doubles up to [`STDIN_CHUNK`] while
+/// reads fill it. A small message then costs no large allocation (a fresh 128 KiB buffer is
+/// page faults and zeroing on every call, about 25 µs here, for a 1 KiB message).
+const STDIN_FIRST_CHUNK: usize = 16 * 1024;
+/// The stdin pipe is grown to this size, once the message turned out not to fit in the default
+/// pipe (fewer wake-ups when streaming a large message). Not before: pipe buffers count
+/// against a per-user quota (`/proc/sys/fs/pipe-user-pages-soft`, 64 MiB by default), and once
+/// an unprivileged user is past it every new pipe of that user is cut to 8 KiB -- 64 concurrent
+/// calls each growing its pipe up front would use it all.
+const STDIN_PIPE_BYTES: libc::c_int = 1 << 20;
+/// Bytes read from stdout or stderr per `read`.
+const READ_BYTES: usize = 16 * 1024;
+/// Without a pidfd (kernels before 5.3, other Unixes) the child is checked this often.
+const REAP_POLL: Duration = Duration::from_millis(10);
+
+/// The descriptors of a run, by what they carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// The plugin's stdin (watched for writing).
+    Stdin,
+    /// The plugin's stdout.
+    Stdout,
+    /// The plugin's stderr, when captured.
+    Stderr,
+    /// The plugin's pidfd: readable once it exited.
+    Exit,
+}
+
+impl Channel {
+    /// Every channel, in the order a driver should handle simultaneous readiness.
+    pub const ALL: [Channel; 4] = [Channel::Stdout, Channel::Stderr, Channel::Stdin, Channel::Exit];
+
+    /// Whether the descriptor is watched for writing (otherwise for reading).
+    #[must_use]
+    pub fn writable(self) -> bool {
+        self == Channel::Stdin
+    }
+}
+
+/// The descriptors a driver must watch right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watches {
+    /// stdin, for writing.
+    pub stdin: Option<RawFd>,
+    /// stdout, for reading.
+    pub stdout: Option<RawFd>,
+    /// stderr, for reading.
+    pub stderr: Option<RawFd>,
+    /// The pidfd, for reading.
+    pub exit: Option<RawFd>,
+}
+
+impl Watches {
+    /// The descriptor of `channel`, if it is to be watched.
+    #[must_use]
+    pub fn get(&self, channel: Channel) -> Option<RawFd> {
+        match channel {
+            Channel::Stdin => self.stdin,
+            Channel::Stdout => self.stdout,
+            Channel::Stderr => self.stderr,
+            Channel::Exit => self.exit,
+        }
+    }
+}
+
+/// How a run ended.
+pub type Outcome = Result<Output, RunFailure>;
+
+/// Where the message comes from.
+enum Source<'r> {
+    None,
+    Reader(&'r mut (dyn Read + 'r)),
+    Bytes { bytes: Box<dyn AsRef<[u8]> + Send + 'r>, pos: usize },
+}
+
+/// One run of a plugin (see the module docs).
+#[allow(clippy::struct_excessive_bools)] // independent facts about one run, not a state in disguise
+pub struct Exchange<'r> {
+    child: ChildGuard,
+    stdin: Option<ChildStdin>,
+    source: Source<'r>,
+    /// The chunk read from a [`Source::Reader`] and not yet written.
+    chunk: Vec<u8>,
+    chunk_pos: usize,
+    /// How much of the message is read at a time (grows up to [`STDIN_CHUNK`]).
+    chunk_size: usize,
+    /// Whether the stdin pipe was grown to [`STDIN_PIPE_BYTES`] (or that was tried).
+    stdin_grown: bool,
+    /// Reading the message was interrupted by a signal.
+    source_interrupted: bool,
+    stdout_pipe: Option<ChildStdout>,
+    stdout: Vec<u8>,
+    stdout_limit: usize,
+    stderr_pipe: Option<ChildStderr>,
+    stderr_tail: Vec<u8>,
+    stderr_seen: usize,
+    stderr_captured: bool,
+    pidfd: Option<OwnedFd>,
+    /// Descriptors that reached their end, closed by [`Exchange::release_closed`].
+    closed: Vec<OwnedFd>,
+    deadline: Option<Instant>,
+    exited: Option<(ExitStatus, Instant)>,
+    finished: bool,
+}
+
+impl<'r> Exchange<'r> {
+    /// Spawns the plugin of `inv` (its `cancel` field is for [`super::run`] and ignored here).
+    ///
+    /// # Errors
+    /// The request is too long for one argument, or the program cannot be started.
+    pub fn start(inv: Invocation<'_, 'r>) -> Result<Self, RunFailure> {
+        if inv.request.len() >= MAX_ARG_BYTES {
+            return Err(RunError::RequestTooLong(inv.request.len()).into());
+        }
+        let started = Instant::now();
+        let has_stdin = !matches!(inv.stdin, Stdin::Null);
+        let mut cmd = Command::new(inv.program);
+        // argv[0] is the bare program name, as Go's exec.Command gives it (the path is only used
+        // to find the file): plugins that dispatch on their own name see the same from any host.
+        cmd.arg0(inv.program.file_name().unwrap_or(inv.program.as_os_str()))
+            .arg(inv.version)
+            .arg(OsStr::from_bytes(inv.request))
+            .stdin(if has_stdin { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(match inv.stderr {
+                StderrMode::Inherit => Stdio::inherit(),
+                StderrMode::Capture => Stdio::piped(),
+                StderrMode::Null => Stdio::null(),
+            })
+            // A group of its own, so a timeout can kill whatever the plugin started too.
+            .process_group(0);
+        let mut child = cmd.spawn().map_err(RunError::Spawn)?;
+        let (stdin, stdout_pipe, stderr_pipe) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let pidfd = open_pidfd(child.id());
+        let guard = ChildGuard { child, reaped: false };
+        for fd in [stdin.as_ref().map(AsRawFd::as_raw_fd), stdout_pipe.as_ref().map(AsRawFd::as_raw_fd)]
+            .into_iter()
+            .chain([stderr_pipe.as_ref().map(AsRawFd::as_raw_fd)])
+            .flatten()
+        {
+            set_nonblocking(fd).map_err(RunError::Io)?;
+        }
+        let source = match inv.stdin {
+            Stdin::Null => Source::None,
+            Stdin::Reader(r) => Source::Reader(r),
+            Stdin::Bytes(bytes) => Source::Bytes { bytes, pos: 0 },
+        };
+        let mut exchange = Exchange {
+            child: guard,
+            stdin,
+            source,
+            chunk: Vec::new(),
+            chunk_pos: 0,
+            chunk_size: 0,
+            stdin_grown: false,
+            source_interrupted: false,
+            stdout_pipe,
+            stdout: Vec::new(),
+            stdout_limit: inv.stdout_limit,
+            stderr_captured: stderr_pipe.is_some(),
+            stderr_pipe,
+            stderr_tail: Vec::new(),
+            stderr_seen: 0,
+            pidfd,
+            closed: Vec::new(),
+            deadline: inv.timeout.map(|t| started + t),
+            exited: None,
+            finished: false,
+        };
+        if matches!(exchange.source, Source::Bytes { .. }) {
+            // Bytes in memory go now, as far as the pipe takes them: a small message is then
+            // written and stdin closed before the driver watches anything. (A reader is not read
+            // here: the caller's first poll decides when.)
+            if let Err(error) = exchange.write_stdin() {
+                return Err(exchange.abort(error));
+            }
+            // Nothing watches them yet: a message written whole closes stdin right here.
+            exchange.release_closed();
+        }
+        Ok(exchange)
+    }
+
+    /// The plugin's process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.child.id()
+    }
+
+    /// What to watch now (nothing once the run is over).
+    #[must_use]
+    pub fn watches(&self) -> Watches {
+        if self.finished {
+            return Watches::default();
+        }
+        let running = self.exited.is_none();
+        Watches {
+            stdin: self.stdin.as_ref().filter(|_| running).map(AsRawFd::as_raw_fd),
+            stdout: self.stdout_pipe.as_ref().map(AsRawFd::as_raw_fd),
+            stderr: self.stderr_pipe.as_ref().map(AsRawFd::as_raw_fd),
+            exit: self.pidfd.as_ref().filter(|_| running).map(AsRawFd::as_raw_fd),
+        }
+    }
+
+    /// When [`Exchange::on_timer`] must run next, if ever.
+    #[must_use]
+    pub fn next_timer(&self) -> Option<Instant> {
+        if self.finished {
+            return None;
+        }
+        if let Some((_, at)) = self.exited {
+            return Some(at + EXIT_GRACE);
+        }
+        let poll = self.pidfd.is_none().then(|| Instant::now() + REAP_POLL);
+        match (self.deadline, poll) {
+            (Some(d), Some(p)) => Some(d.min(p)),
+            (d, p) => d.or(p),
+        }
+    }
+
+    /// `channel` is ready: does the I/O it allows, without blocking (except a
+    /// [`Stdin::Reader`], which is read when stdin is writable). `Some` when the run is over.
+    pub fn on_ready(&mut self, channel: Channel) -> Option<Outcome> {
+        if self.finished {
+            return None;
+        }
+        let step = match channel {
+            Channel::Stdout => self.read_stdout(),
+            Channel::Stderr => {
+                self.read_stderr();
+                Ok(())
+            }
+            Channel::Stdin if self.exited.is_none() => self.write_stdin(),
+            Channel::Stdin => Ok(()),
+            Channel::Exit => self.check_exit(),
+        };
+        match step {
+            Ok(()) => self.settle(),
+            Err(error) => Some(Err(self.abort(error))),
+        }
+    }
+
+    /// Time passed: enforces the timeout, ends the grace after exit, checks a child that has
+    /// no pidfd. `Some` when the run is over.
+    pub fn on_timer(&mut self) -> Option<Outcome> {
+        if self.finished {
+            return None;
+        }
+        if self.exited.is_none() {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Some(Err(self.abort(RunError::Timeout)));
+            }
+            if self.pidfd.is_none() {
+                if let Err(error) = self.check_exit() {
+                    return Some(Err(self.abort(error)));
+                }
+            }
+        }
+        self.settle()
+    }
+
+    /// Ends the run now: kills the plugin's process group and reaps the plugin.
+    pub fn cancel(&mut self) -> Outcome {
+        Err(self.abort(RunError::Cancelled))
+    }
+
+    /// Closes the descriptors that left [`Exchange::watches`]; call it once they are no longer
+    /// watched (see the module docs). Closing stdin is how the plugin learns the message ended.
+    pub fn release_closed(&mut self) {
+        self.closed.clear();
+    }
+
+    /// Whether reading the message was interrupted by a signal since the last call (for the
+    /// blocking engine's interrupt check).
+    pub(super) fn take_source_interrupted(&mut self) -> bool {
+        std::mem::take(&mut self.source_interrupted)
+    }
+
+    /// The run is over if the plugin exited and its pipes are drained (or the grace is over).
+    fn settle(&mut self) -> Option<Outcome> {
+        let (status, exited_at) = self.exited?;
+        let drained = self.stdout_pipe.is_none() && self.stderr_pipe.is_none();
+        if !drained && exited_at.elapsed() < EXIT_GRACE {
+            return None;
+        }
+        self.finish();
+        let stderr_tail = self.stderr_tail();
+        Some(match status.signal() {
+            Some(signal) => {
+                Err(RunFailure { error: RunError::Signaled { signal, core_dumped: status.core_dumped() }, stderr_tail })
+            }
+            None => Ok(Output { stdout: std::mem::take(&mut self.stdout), stderr_tail }),
+        })
+    }
+
+    /// Ends the run with `error`: the process group is killed and the plugin reaped.
+    pub(super) fn abort(&mut self, error: RunError) -> RunFailure {
+        self.child.kill_group();
+        // After SIGKILL the wait is short (the kernel tearing the process down).
+        let _ = self.child.reap();
+        self.finish();
+        RunFailure { error, stderr_tail: self.stderr_tail() }
+    }
+
+    /// Marks the run over and hands every pipe to [`Exchange::release_closed`].
+    fn finish(&mut self) {
+        self.finished = true;
+        self.source = Source::None;
+        if let Some(p) = self.stdin.take() {
+            self.closed.push(p.into());
+        }
+        if let Some(p) = self.stdout_pipe.take() {
+            self.closed.push(p.into());
+        }
+        if let Some(p) = self.stderr_pipe.take() {
+            self.closed.push(p.into());
+        }
+    }
+
+    fn check_exit(&mut self) -> Result<(), RunError> {
+        if self.exited.is_some() {
+            return Ok(());
+        }
+        if let Some(status) = self.child.try_reap().map_err(RunError::Io)? {
+            self.exited = Some((status, Instant::now()));
+            // Nobody will read what is left of the message.
+            self.close_stdin();
+        }
+        Ok(())
+    }
+
+    fn close_stdin(&mut self) {
+        if let Some(p) = self.stdin.take() {
+            self.closed.push(p.into());
+        }
+        self.source = Source::None;
+    }
+
+    fn stderr_tail(&self) -> Option<String> {
+        if !self.stderr_captured {
+            return None;
+        }
+        let text = String::from_utf8_lossy(&self.stderr_tail);
+        let mut lines: &str = &text;
+        if self.stderr_seen > self.stderr_tail.len() {
+            // Drop the partial first line of a cut tail.
+            if let Some(i) = lines.find('\n') {
+                lines = &lines[i + 1..];
+            }
+        }
+        Some(crate::error::escape_text(lines.trim_end(), STDERR_TAIL_BYTES).replace("\\n", "\n"))
+    }
+
+    fn read_stdout(&mut self) -> Result<(), RunError> {
+        let mut buf = [0u8; READ_BYTES];
+        loop {
+            let Some(pipe) = self.stdout_pipe.as_mut() else { return Ok(()) };
+            match pipe.read(&mut buf) {
+                Ok(0) => {
+                    if let Some(p) = self.stdout_pipe.take() {
+                        self.closed.push(p.into());
+                    }
+                    // Usually the plugin has exited by now: no need to wait for the pidfd.
+                    return self.check_exit();
+                }
+                Ok(n) => {
+                    if self.stdout.len() + n > self.stdout_limit {
+                        return Err(RunError::OutputTooLarge);
+                    }
+                    self.stdout.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(RunError::Io(e)),
+            }
+        }
+    }
+
+    fn read_stderr(&mut self) {
+        let mut buf = [0u8; READ_BYTES];
+        loop {
+            let Some(pipe) = self.stderr_pipe.as_mut() else { return };
+            match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.stderr_seen += n;
+                    self.stderr_tail.extend_from_slice(&buf[..n]);
+                    if self.stderr_tail.len() > 2 * STDERR_TAIL_BYTES {
+                        let cut = self.stderr_tail.len() - STDERR_TAIL_BYTES;
+                        self.stderr_tail.drain(..cut);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => break,
+            }
+        }
+        if let Some(p) = self.stderr_pipe.take() {
+            self.closed.push(p.into());
+        }
+    }
+
+    /// Writes as much of the message as the pipe takes; closes stdin at the end of the message,
+    /// or when the plugin stopped reading (`EPIPE`).
+    fn write_stdin(&mut self) -> Result<(), RunError> {
+        // A write to a pipe whose reader is gone raises SIGPIPE in this thread: blocked here, and
+        // the pending signal consumed, so even a host with the default disposition survives.
+        let _sigpipe = SigpipeBlock::new();
+        loop {
+            let Some(pipe) = self.stdin.as_mut() else { return Ok(()) };
+            let pending: &[u8] = match &mut self.source {
+                Source::None => {
+                    self.close_stdin();
+                    return Ok(());
+                }
+                Source::Bytes { bytes, pos } => &(**bytes).as_ref()[*pos..],
+                Source::Reader(reader) => {
+                    if self.chunk_pos == self.chunk.len() {
+                        // Start small; double while the reads fill the buffer.
+                        self.chunk_size = if self.chunk_size == 0 {
+                            STDIN_FIRST_CHUNK
+                        } else if self.chunk.len() == self.chunk_size {
+                            (self.chunk_size * 2).min(STDIN_CHUNK)
+                        } else {
+                            self.chunk_size
+                        };
+                        self.chunk.resize(self.chunk_size, 0);
+                        let n = match reader.read(&mut self.chunk) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                                // A signal: back to the driver, which runs its interrupt check
+                                // (if any) and then comes back here to read again.
+                                self.chunk.clear();
+                                self.chunk_pos = 0;
+                                self.source_interrupted = true;
+                                return Ok(());
+                            }
+                            Err(e) => return Err(RunError::ReadMessage(e)),
+                        };
+                        self.chunk.truncate(n);
+                        self.chunk_pos = 0;
+                    }
+                    &self.chunk[self.chunk_pos..]
+                }
+            };
+            if pending.is_empty() {
+                self.close_stdin(); // end of message: EOF for the plugin
+                return Ok(());
+            }
+            match pipe.write(pending) {
+                Ok(n) => match &mut self.source {
+                    Source::Bytes { pos, .. } => *pos += n,
+                    _ => self.chunk_pos += n,
+                },
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The message does not fit in the pipe: a bigger one means fewer wake-ups
+                    // (best effort; then write again, or wait for the plugin to read).
+                    if self.stdin_grown {
+                        return Ok(());
+                    }
+                    self.stdin_grown = true;
+                    // SAFETY: fcntl on an fd we own.
+                    if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES) } < 0 {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // EPIPE (or similar): the plugin does not want the rest. Not an error;
+                    // its answer decides.
+                    self.close_stdin();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+/// Kills the process group and reaps the child unless it was reaped already, on every path out.
+struct ChildGuard {
+    child: Child,
+    reaped: bool,
+}
+
+impl ChildGuard {
+    /// Kills the plugin's process group. Only called before the child is reaped, while its
+    /// pid (and so the group id) cannot have been reused.
+    fn kill_group(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: plain syscalls on a pid we own and have not reaped.
+            unsafe {
+                libc::killpg(pid, libc::SIGKILL);
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    fn reap(&mut self) -> io::Result<ExitStatus> {
+        let status = self.child.wait()?;
+        self.reaped = true;
+        Ok(status)
+    }
+
+    fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
+        if self.reaped {
+            return Ok(None);
+        }
+        let status = self.child.try_wait()?;
+        if status.is_some() {
+            self.reaped = true;
+        }
+        Ok(status)
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            self.kill_group();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Blocks `SIGPIPE` in the current thread for the guard's lifetime, and discards a `SIGPIPE`
+/// our own writes left pending.
+pub(super) struct SigpipeBlock {
+    old_mask: libc::sigset_t,
+    was_pending: bool,
+}
+
+impl SigpipeBlock {
+    pub(super) fn new() -> Self {
+        // SAFETY: sigset manipulation on local, initialised sets; pthread_sigmask only affects
+        // this thread.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&raw mut set);
+            libc::sigaddset(&raw mut set, libc::SIGPIPE);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut old);
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&raw mut pending);
+            let was_pending = libc::sigismember(&raw const pending, libc::SIGPIPE) == 1;
+            SigpipeBlock { old_mask: old, was_pending }
+        }
+    }
+}
+
+impl Drop for SigpipeBlock {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`; sigtimedwait with a zero timeout never blocks.
+        unsafe {
+            if !self.was_pending {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&raw mut set);
+                libc::sigaddset(&raw mut set, libc::SIGPIPE);
+                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                let mut pending: libc::sigset_t = std::mem::zeroed();
+                libc::sigpending(&raw mut pending);
+                if libc::sigismember(&raw const pending, libc::SIGPIPE) == 1 {
+                    libc::sigtimedwait(&raw const set, std::ptr::null_mut(), &raw const zero);
+                }
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.old_mask, std::ptr::null_mut());
+        }
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A pidfd for `pid` (Linux 5.3+), readable when the process exits; `None` where unsupported.
+fn open_pidfd(pid: u32) -> Option<OwnedFd> {
+    #[cfg(target_os = "linux")]
+    {
+        let pid = libc::pid_t::try_from(pid).ok()?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: the syscall returned a fresh fd (close-on-exec) that nobody else owns.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        None
+    }
+}
