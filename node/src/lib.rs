@@ -4,8 +4,10 @@
 //! crate is what they call into. The generated `node/native.d.ts` types it. Every error
 //! crosses into JavaScript through [`error`], the one place errors are converted.
 //!
-//! * [`signer`] has `getSignerVerifier` and the native signer-verifier (async methods on
-//!   napi's Tokio runtime, off the JavaScript thread);
+//! * [`signer`] has `getSignerVerifier` and the native signer-verifier (async methods; the
+//!   JavaScript thread never waits for a plugin);
+//! * [`event_loop`] drives plugin calls on Node's own event loop, through the libuv handles of
+//!   [`uv`];
 //! * [`stream`] has a bounded, backpressured queue feeding a `Readable` to a plugin's stdin;
 //! * [`handler`] runs KMS handlers written in JavaScript (in-process providers and plugins
 //!   served with the JavaScript SDK), called from Rust worker threads;
@@ -23,10 +25,12 @@
 pub mod discovery;
 pub mod entry;
 pub mod error;
+pub mod event_loop;
 pub mod handler;
 pub mod plugin;
 pub mod signer;
 pub mod stream;
+pub mod uv;
 
 use napi_derive::napi;
 

@@ -1,8 +1,10 @@
 //! `getSignerVerifier` and the native signer-verifier class wrapped by `node/index.js`.
 //!
-//! Every method returns a Promise and runs on napi's Tokio runtime: the core's async methods
-//! run each plugin on Tokio's blocking pool, so the JavaScript thread only converts arguments
-//! and results.
+//! Every method returns a Promise. A call on a plugin program with its message in memory (or
+//! none) is driven by Node's own event loop ([`crate::event_loop`]: non-blocking pipe I/O, no
+//! thread per call); a message read from a file or a stream, and in-process providers, run on
+//! napi's Tokio runtime, where the core's async methods use Tokio's blocking pool. Either way
+//! the JavaScript thread never waits for a plugin.
 
 use std::future::Future;
 use std::io;
@@ -16,6 +18,7 @@ use sigstore_kms_plugins::{
 };
 
 use crate::error;
+use crate::event_loop;
 use crate::handler::{self, HandlerCall};
 use crate::stream::MessageSink;
 
@@ -268,9 +271,17 @@ impl NativeSignerVerifier {
         self.hash.name().to_owned()
     }
 
+    /// Whether calls are driven by the event loop (a plugin program, and libuv as expected).
+    fn on_loop(&self) -> bool {
+        self.inner.program_path().is_some() && event_loop::available()
+    }
+
     /// The algorithm the plugin creates keys with by default.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn default_algorithm<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, String>> {
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_default_algorithm(), std::convert::identity);
+        }
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.default_algorithm().await?) }, std::convert::identity)
     }
@@ -278,6 +289,9 @@ impl NativeSignerVerifier {
     /// The algorithms the plugin can create keys with.
     #[napi(ts_return_type = "Promise<string[]>")]
     pub fn supported_algorithms<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, Vec<String>>> {
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_supported_algorithms(), std::convert::identity);
+        }
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.supported_algorithms().await?) }, std::convert::identity)
     }
@@ -285,6 +299,9 @@ impl NativeSignerVerifier {
     /// Creates the key (or gets the existing one); resolves its public key PEM.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn create_key<'e>(&self, env: &'e Env, algorithm: String) -> napi::Result<PromiseRaw<'e, String>> {
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_create_key(&algorithm), pem_of);
+        }
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.create_key(&algorithm).await?) }, pem_of)
     }
@@ -292,6 +309,9 @@ impl NativeSignerVerifier {
     /// The public key PEM, as the plugin returned it.
     #[napi(ts_return_type = "Promise<string>")]
     pub fn public_key<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, String>> {
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_public_key(), pem_of);
+        }
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.public_key().await?) }, pem_of)
     }
@@ -299,16 +319,31 @@ impl NativeSignerVerifier {
     /// The public key, parsed.
     #[napi(ts_return_type = "Promise<PublicKeyInfo>")]
     pub fn public_key_info<'e>(&self, env: &'e Env) -> napi::Result<PromiseRaw<'e, PublicKeyInfo>> {
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_public_key(), key_info);
+        }
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.public_key().await?) }, key_info)
     }
 
     fn sign<'e>(&self, env: &'e Env, source: Source) -> napi::Result<PromiseRaw<'e, Buffer>> {
+        let source = match source {
+            Source::Bytes(bytes) if self.on_loop() => {
+                return event_loop::drive(env, self.inner.start_sign_message(bytes), to_buffer)
+            }
+            other => other,
+        };
         let sv = self.inner.clone();
         spawn(env, async move { Ok(sv.sign_message(source.open()?).await?) }, to_buffer)
     }
 
     fn verify<'e>(&self, env: &'e Env, signature: &[u8], source: Source) -> napi::Result<PromiseRaw<'e, ()>> {
+        let source = match source {
+            Source::Bytes(bytes) if self.on_loop() => {
+                return event_loop::drive(env, self.inner.start_verify_signature(signature, bytes), unit)
+            }
+            other => other,
+        };
         let sv = self.inner.clone();
         let signature = signature.to_vec();
         spawn(env, async move { Ok(sv.verify_signature(&signature, source.open()?).await?) }, unit)
@@ -345,6 +380,9 @@ impl NativeSignerVerifier {
             Some(h) => parse_hash(env, h)?,
             None => self.hash,
         };
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_sign_digest(&digest, hash), to_buffer);
+        }
         let sv = self.inner.clone();
         let digest = digest.to_vec();
         spawn(env, async move { Ok(sv.sign_digest(&digest, hash).await?) }, to_buffer)
@@ -397,6 +435,9 @@ impl NativeSignerVerifier {
             Some(h) => parse_hash(env, h)?,
             None => self.hash,
         };
+        if self.on_loop() {
+            return event_loop::drive(env, self.inner.start_verify_digest(&signature, &digest, hash), unit);
+        }
         let sv = self.inner.clone();
         let (signature, digest) = (signature.to_vec(), digest.to_vec());
         spawn(env, async move { Ok(sv.verify_digest(&signature, &digest, hash).await?) }, unit)

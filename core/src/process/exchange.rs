@@ -168,22 +168,13 @@ impl<'r> Exchange<'r> {
             .process_group(0);
         let mut child = cmd.spawn().map_err(RunError::Spawn)?;
         let (stdin, stdout_pipe, stderr_pipe) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-        let pidfd = open_pidfd(child.id());
-        let guard = ChildGuard { child, reaped: false };
-        for fd in [stdin.as_ref().map(AsRawFd::as_raw_fd), stdout_pipe.as_ref().map(AsRawFd::as_raw_fd)]
-            .into_iter()
-            .chain([stderr_pipe.as_ref().map(AsRawFd::as_raw_fd)])
-            .flatten()
-        {
-            set_nonblocking(fd).map_err(RunError::Io)?;
-        }
         let source = match inv.stdin {
             Stdin::Null => Source::None,
             Stdin::Reader(r) => Source::Reader(r),
             Stdin::Bytes(bytes) => Source::Bytes { bytes, pos: 0 },
         };
         let mut exchange = Exchange {
-            child: guard,
+            child: ChildGuard { child, reaped: false },
             stdin,
             source,
             chunk: Vec::new(),
@@ -198,21 +189,37 @@ impl<'r> Exchange<'r> {
             stderr_pipe,
             stderr_tail: Vec::new(),
             stderr_seen: 0,
-            pidfd,
+            pidfd: None,
             closed: Vec::new(),
             deadline: inv.timeout.map(|t| started + t),
             exited: None,
             finished: false,
         };
+        if let Some(s) = &exchange.stdin {
+            if let Err(e) = set_nonblocking(s.as_raw_fd()) {
+                return Err(exchange.abort(RunError::Io(e)));
+            }
+        }
         if matches!(exchange.source, Source::Bytes { .. }) {
-            // Bytes in memory go now, as far as the pipe takes them: a small message is then
-            // written and stdin closed before the driver watches anything. (A reader is not read
-            // here: the caller's first poll decides when.)
+            // Bytes in memory go first, as far as the pipe takes them: a small message is then
+            // written and stdin closed before the driver watches anything, and (this early) most
+            // often before the plugin tries to read it, which saves it a sleep and a wake-up.
+            // (A reader is not read here: the caller's first poll decides when.)
             if let Err(error) = exchange.write_stdin() {
                 return Err(exchange.abort(error));
             }
             // Nothing watches them yet: a message written whole closes stdin right here.
             exchange.release_closed();
+        }
+        exchange.pidfd = open_pidfd(exchange.pid());
+        let outputs = [
+            exchange.stdout_pipe.as_ref().map(AsRawFd::as_raw_fd),
+            exchange.stderr_pipe.as_ref().map(AsRawFd::as_raw_fd),
+        ];
+        for fd in outputs.into_iter().flatten() {
+            if let Err(e) = set_nonblocking(fd) {
+                return Err(exchange.abort(RunError::Io(e)));
+            }
         }
         Ok(exchange)
     }
