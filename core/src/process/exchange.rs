@@ -22,17 +22,17 @@
 //! 4. A call that returns `Some(outcome)` ends the run; [`Exchange::cancel`] ends it early
 //!    (kills the process group). Dropping an unfinished exchange kills and reaps the plugin too.
 
-use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
+use super::spawn::{spawn, Spec};
+
 use super::{
-    Invocation, Output, RunError, RunFailure, StderrMode, Stdin, EXIT_GRACE, MAX_ARG_BYTES, STDERR_TAIL_BYTES,
-    STDIN_CHUNK,
+    Invocation, Output, RunError, RunFailure, Stdin, EXIT_GRACE, MAX_ARG_BYTES, STDERR_TAIL_BYTES, STDIN_CHUNK,
 };
 
 /// Size of the first chunk read from a [`Stdin::Reader`]; it doubles up to [`STDIN_CHUNK`] while
@@ -113,8 +113,8 @@ enum Source<'r> {
 /// One run of a plugin (see the module docs).
 #[allow(clippy::struct_excessive_bools)] // independent facts about one run, not a state in disguise
 pub struct Exchange<'r> {
-    child: ChildGuard,
-    stdin: Option<ChildStdin>,
+    child: Process,
+    stdin: Option<File>,
     source: Source<'r>,
     /// The chunk read from a [`Source::Reader`] and not yet written.
     chunk: Vec<u8>,
@@ -125,10 +125,10 @@ pub struct Exchange<'r> {
     stdin_grown: bool,
     /// Reading the message was interrupted by a signal.
     source_interrupted: bool,
-    stdout_pipe: Option<ChildStdout>,
+    stdout_pipe: Option<File>,
     stdout: Vec<u8>,
     stdout_limit: usize,
-    stderr_pipe: Option<ChildStderr>,
+    stderr_pipe: Option<File>,
     stderr_tail: Vec<u8>,
     stderr_seen: usize,
     stderr_captured: bool,
@@ -150,31 +150,22 @@ impl<'r> Exchange<'r> {
             return Err(RunError::RequestTooLong(inv.request.len()).into());
         }
         let started = Instant::now();
-        let has_stdin = !matches!(inv.stdin, Stdin::Null);
-        let mut cmd = Command::new(inv.program);
-        // argv[0] is the bare program name, as Go's exec.Command gives it (the path is only used
-        // to find the file): plugins that dispatch on their own name see the same from any host.
-        cmd.arg0(inv.program.file_name().unwrap_or(inv.program.as_os_str()))
-            .arg(inv.version)
-            .arg(OsStr::from_bytes(inv.request))
-            .stdin(if has_stdin { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(match inv.stderr {
-                StderrMode::Inherit => Stdio::inherit(),
-                StderrMode::Capture => Stdio::piped(),
-                StderrMode::Null => Stdio::null(),
-            })
-            // A group of its own, so a timeout can kill whatever the plugin started too.
-            .process_group(0);
-        let mut child = cmd.spawn().map_err(RunError::Spawn)?;
-        let (stdin, stdout_pipe, stderr_pipe) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let spawned = spawn(&Spec {
+            program: inv.program,
+            args: [inv.version.as_bytes(), inv.request],
+            stdin: !matches!(inv.stdin, Stdin::Null),
+            stderr: inv.stderr,
+        })
+        .map_err(RunError::Spawn)?;
+        let (stdin, stdout_pipe, stderr_pipe) =
+            (spawned.stdin.map(File::from), Some(File::from(spawned.stdout)), spawned.stderr.map(File::from));
         let source = match inv.stdin {
             Stdin::Null => Source::None,
             Stdin::Reader(r) => Source::Reader(r),
             Stdin::Bytes(bytes) => Source::Bytes { bytes, pos: 0 },
         };
         let mut exchange = Exchange {
-            child: ChildGuard { child, reaped: false },
+            child: Process { pid: spawned.pid, reaped: false },
             stdin,
             source,
             chunk: Vec::new(),
@@ -189,7 +180,7 @@ impl<'r> Exchange<'r> {
             stderr_pipe,
             stderr_tail: Vec::new(),
             stderr_seen: 0,
-            pidfd: None,
+            pidfd: spawned.pidfd,
             closed: Vec::new(),
             deadline: inv.timeout.map(|t| started + t),
             exited: None,
@@ -211,7 +202,6 @@ impl<'r> Exchange<'r> {
             // Nothing watches them yet: a message written whole closes stdin right here.
             exchange.release_closed();
         }
-        exchange.pidfd = open_pidfd(exchange.pid());
         let outputs = [
             exchange.stdout_pipe.as_ref().map(AsRawFd::as_raw_fd),
             exchange.stderr_pipe.as_ref().map(AsRawFd::as_raw_fd),
@@ -227,7 +217,7 @@ impl<'r> Exchange<'r> {
     /// The plugin's process id.
     #[must_use]
     pub fn pid(&self) -> u32 {
-        self.child.child.id()
+        self.child.pid.unsigned_abs()
     }
 
     /// What to watch now (nothing once the run is over).
@@ -519,51 +509,67 @@ impl<'r> Exchange<'r> {
     }
 }
 
-/// Kills the process group and reaps the child unless it was reaped already, on every path out.
-struct ChildGuard {
-    child: Child,
+/// The plugin's process: killed (with its process group) and reaped unless it was reaped
+/// already, on every path out.
+struct Process {
+    pid: libc::pid_t,
     reaped: bool,
 }
 
-impl ChildGuard {
+impl Process {
     /// Kills the plugin's process group. Only called before the child is reaped, while its
     /// pid (and so the group id) cannot have been reused.
     fn kill_group(&mut self) {
         if self.reaped {
             return;
         }
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: plain syscalls on a pid we own and have not reaped.
-            unsafe {
-                libc::killpg(pid, libc::SIGKILL);
-                libc::kill(pid, libc::SIGKILL);
+        // SAFETY: plain syscalls on a pid we own and have not reaped.
+        unsafe {
+            libc::killpg(self.pid, libc::SIGKILL);
+            libc::kill(self.pid, libc::SIGKILL);
+        }
+    }
+
+    fn wait(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+        if self.reaped {
+            return Ok(None);
+        }
+        let mut status = 0;
+        loop {
+            // SAFETY: waits for our own child.
+            let rc = unsafe { libc::waitpid(self.pid, &raw mut status, flags) };
+            if rc == self.pid {
+                self.reaped = true;
+                return Ok(Some(ExitStatus::from_raw(status)));
+            }
+            if rc == 0 {
+                return Ok(None);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                // ECHILD: someone else reaped it (a SIGCHLD handler with SIG_IGN semantics).
+                if e.raw_os_error() == Some(libc::ECHILD) {
+                    self.reaped = true;
+                }
+                return Err(e);
             }
         }
     }
 
-    fn reap(&mut self) -> io::Result<ExitStatus> {
-        let status = self.child.wait()?;
-        self.reaped = true;
-        Ok(status)
+    fn reap(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.wait(0)
     }
 
     fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
-        if self.reaped {
-            return Ok(None);
-        }
-        let status = self.child.try_wait()?;
-        if status.is_some() {
-            self.reaped = true;
-        }
-        Ok(status)
+        self.wait(libc::WNOHANG)
     }
 }
 
-impl Drop for ChildGuard {
+impl Drop for Process {
     fn drop(&mut self) {
         if !self.reaped {
             self.kill_group();
-            let _ = self.child.wait();
+            let _ = self.reap();
         }
     }
 }
@@ -622,22 +628,4 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// A pidfd for `pid` (Linux 5.3+), readable when the process exits; `None` where unsupported.
-fn open_pidfd(pid: u32) -> Option<OwnedFd> {
-    #[cfg(target_os = "linux")]
-    {
-        let pid = libc::pid_t::try_from(pid).ok()?;
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
-        // SAFETY: the syscall returned a fresh fd (close-on-exec) that nobody else owns.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = pid;
-        None
-    }
 }

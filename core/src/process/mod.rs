@@ -16,6 +16,7 @@
 //! There is no shell anywhere: the program path is executed directly.
 
 pub mod exchange;
+mod spawn;
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
