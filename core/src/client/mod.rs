@@ -212,7 +212,8 @@ struct Inner {
 ///
 /// Cheap to clone and safe to share between threads. Every method exists in an async form
 /// (needs a Tokio runtime; the plugin runs on Tokio's blocking pool and is killed if the future
-/// is dropped) and a `_blocking` form.
+/// is dropped), a `_blocking` form, and (for plugin programs) a `start_` form that an event
+/// loop of your own drives ([`RunningCall`]; the Node and Python bindings use it).
 #[derive(Clone)]
 pub struct PluginSignerVerifier {
     inner: Arc<Inner>,
@@ -430,25 +431,43 @@ impl PluginSignerVerifier {
     }
 
     /// Runs one call on Tokio's blocking pool; dropping the future kills the plugin.
+    ///
+    /// A plugin program with its message in memory (or none) is started right here, on the
+    /// calling task's thread (the start returns once the plugin runs), and only the waiting goes
+    /// to the blocking pool: that hand-off then happens while the plugin starts up instead of
+    /// before, and no reader can block this thread.
     async fn invoke_async(&self, call: Call, message: Option<Message>) -> Result<MethodResult> {
         let method = call.method();
         let cancel = Arc::new(CancelPipe::new().map_err(|e| {
             Error::exec(self.call_site(method), "cannot create a cancellation pipe", Some(e), StderrTail::default())
         })?);
         let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
-        let this = self.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let mut reader;
+        let in_memory = match &message {
+            None => true,
+            Some(m) => matches!(m.0, MessageSource::Bytes(_)),
+        };
+        let task = if in_memory && self.program_path().is_some() {
             let stdin = match message.map(|m| m.0) {
-                None => Stdin::Null,
                 Some(MessageSource::Bytes(b)) => Stdin::Bytes(Box::new(b)),
-                Some(MessageSource::Reader(r)) => {
-                    reader = r;
-                    Stdin::Reader(&mut reader)
-                }
+                _ => Stdin::Null,
             };
-            this.invoke(&call, stdin, Some(cancel.watch()))
-        });
+            let running = self.start(&call, stdin, |_, _, r| Ok(r))?;
+            tokio::task::spawn_blocking(move || running.wait(Some(cancel.watch())))
+        } else {
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut reader;
+                let stdin = match message.map(|m| m.0) {
+                    None => Stdin::Null,
+                    Some(MessageSource::Bytes(b)) => Stdin::Bytes(Box::new(b)),
+                    Some(MessageSource::Reader(r)) => {
+                        reader = r;
+                        Stdin::Reader(&mut reader)
+                    }
+                };
+                this.invoke(&call, stdin, Some(cancel.watch()))
+            })
+        };
         let result = task.await;
         on_drop.disarm();
         result.unwrap_or_else(|e| {

@@ -4,14 +4,15 @@
 //! binding that has an event loop of its own (libuv, asyncio) does better by watching the
 //! plugin's pipes itself: no thread and no cross-thread wake-up per call. [`RunningCall`] is that
 //! interface: the `start_*` methods spawn the plugin, the loop drives the call with
-//! [`RunningCall::on_ready`] and [`RunningCall::on_timer`] as the [`process::exchange`] contract
+//! [`RunningCall::on_ready`] and [`RunningCall::on_timer`] as the [`crate::process::exchange`] contract
 //! says, and the last step returns the method's result, exactly as the async method would.
 
+use std::os::fd::BorrowedFd;
 use std::time::{Instant, SystemTime};
 
 use super::{expect_default_algorithm, expect_signature, expect_supported, Call, PluginSignerVerifier};
 use crate::error::{Error, Result, StderrTail};
-use crate::process::{Channel, Exchange, Invocation, Outcome, Stdin, Watches};
+use crate::process::{self, Channel, Exchange, Invocation, Outcome, Stdin, Watches};
 use crate::protocol::{HashFunc, Method, MethodResult, PROTOCOL_VERSION};
 use crate::public_key::PublicKey;
 
@@ -19,7 +20,7 @@ use crate::public_key::PublicKey;
 type Expect<T> = fn(&PluginSignerVerifier, Method, MethodResult) -> Result<T>;
 
 /// A call whose plugin is running, driven by an event loop (see the
-/// [`process::exchange`] module for the contract).
+/// [`crate::process::exchange`] module for the contract).
 ///
 /// Dropping it before it finished kills the plugin's process group and reaps the plugin.
 ///
@@ -49,6 +50,12 @@ pub struct RunningCall<T> {
     method: Method,
     expect: Expect<T>,
 }
+
+// SAFETY: the one field that is not `Send` by its type is the exchange's message source, which
+// may borrow a non-`Send` reader in general; a `RunningCall` is only ever made by `start`, from
+// `Stdin::Null` or `Stdin::Bytes` (whose bytes are `Send`), so it holds no reader. The rest (a pid,
+// descriptors, buffers, a signer-verifier, a fn pointer) is `Send`.
+unsafe impl<T> Send for RunningCall<T> {}
 
 impl<T> std::fmt::Debug for RunningCall<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +111,13 @@ impl<T> RunningCall<T> {
         self.conclude(outcome)
     }
 
+    /// Drives the call to its end on this thread (the blocking engine: `poll(2)`); a readable
+    /// `cancel` kills the plugin and ends the call as cancelled.
+    pub(crate) fn wait(mut self, cancel: Option<BorrowedFd<'_>>) -> Result<T> {
+        let outcome = process::drive(&mut self.exchange, cancel);
+        self.conclude(outcome)
+    }
+
     fn conclude(&self, outcome: Outcome) -> Result<T> {
         let result = self.sv.conclude(self.method, outcome)?;
         (self.expect)(&self.sv, self.method, result)
@@ -112,8 +126,14 @@ impl<T> RunningCall<T> {
 
 impl PluginSignerVerifier {
     /// Spawns the plugin for `call` with `message` as its stdin.
-    fn start<T>(&self, call: &Call, message: Stdin<'static>, expect: Expect<T>) -> Result<RunningCall<T>> {
+    pub(super) fn start<T>(&self, call: &Call, message: Stdin<'static>, expect: Expect<T>) -> Result<RunningCall<T>> {
         let method = call.method();
+        // What makes `RunningCall` `Send` (see there): never a reader (no caller passes one).
+        debug_assert!(!matches!(message, Stdin::Reader(_)), "a RunningCall never reads a reader");
+        let message = match message {
+            Stdin::Reader(_) => Stdin::Null,
+            other => other,
+        };
         let super::Backend::Program { path, .. } = &self.inner.backend else {
             return Err(Error::exec(
                 self.call_site(method),

@@ -196,11 +196,18 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     // Taken for the run (a plugin run by the check itself does not see it), put back after.
     let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
     let check = interrupt.0.as_mut().and_then(Option::as_mut);
-    drive(&mut exchange, cancel, check)
+    drive_checked(&mut exchange, cancel, check)
+}
+
+/// Drives a started exchange to its end on this thread, as [`run`] does.
+pub(crate) fn drive(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>) -> Result<Output, RunFailure> {
+    let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
+    let check = interrupt.0.as_mut().and_then(Option::as_mut);
+    drive_checked(exchange, cancel, check)
 }
 
 /// The blocking engine's loop.
-fn drive(
+fn drive_checked(
     exchange: &mut Exchange<'_>,
     cancel: Option<BorrowedFd<'_>>,
     mut interrupt: Option<&mut InterruptCheck>,
