@@ -9,14 +9,18 @@
         signature = await sv.sign_message(pathlib.Path("dist/app.tar.gz"))
         await sv.verify_signature(signature, pathlib.Path("dist/app.tar.gz"))
 
-How it works: each call is spawned on the extension's Tokio runtime (the same engine as the
-blocking methods and the Rust API) and its result is handed to the event loop with
-``loop.call_soon_threadsafe``. The event loop never blocks, and no Python thread is taken per
-call, so hundreds of plugin calls can be in flight at once. **Cancelling** the awaiting task
-(``task.cancel()``, ``asyncio.wait_for`` / ``asyncio.timeout`` expiring, a ``TaskGroup``
-failing) aborts the call and kills the plugin's process group at once. (The alternative, running
-the blocking methods with ``asyncio.to_thread``, would hold a thread per call and could not stop a
-plugin on cancellation.)
+How it works: a call whose message is in memory (``bytes``, ``bytearray``, ``memoryview``, other
+buffers), or that has none, is driven by the running event loop itself: the plugin is started
+(the start returns once it is running) and its pipes are watched with ``loop.add_reader`` /
+``loop.add_writer``, with non-blocking I/O only and no thread at all. A call whose message is a
+path or a file object, which could block the loop while it is read, runs on the extension's Tokio
+runtime instead (the same engine as the blocking methods and the Rust API), its result handed to
+the loop with ``loop.call_soon_threadsafe``. Either way the event loop never blocks and no Python
+thread is taken per call, so hundreds of plugin calls can be in flight at once; results and
+exceptions are the same. **Cancelling** the awaiting task (``task.cancel()``,
+``asyncio.wait_for`` / ``asyncio.timeout`` expiring, a ``TaskGroup`` failing) aborts the call and
+kills the plugin's process group at once. (The alternative, running the blocking methods with
+``asyncio.to_thread``, would hold a thread per call and could not stop a plugin on cancellation.)
 
 Calls served by an in-process provider run the provider's Python code on a worker thread; they
 cannot be interrupted once started.

@@ -5,13 +5,17 @@
 //! `python/sigstore_kms_plugins/`, which wraps these classes and functions. The split is:
 //!
 //! * [`signer`]: the host side ([`sigstore_kms_plugins::PluginSignerVerifier`]) with blocking
-//!   methods that release the GIL and awaitable twins resolved from a Tokio runtime;
+//!   methods that release the GIL and awaitable twins, driven by the running asyncio loop
+//!   ([`event_loop`]) or resolved from a Tokio runtime ([`runtime`]);
 //! * [`message`]: how a Python message (bytes, path, file object) becomes a streamed reader;
 //! * [`handler`]: Python objects as [`sigstore_kms_plugins::KmsHandler`]s, for in-process
 //!   providers and for plugins written in Python;
 //! * [`codec`]: the plugin side (the Rust SDK's `serve_with` and the protocol codec);
 //! * [`error`]: the one place where errors cross the language boundary;
-//! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures;
+//! * [`event_loop`]: awaitable plugin calls (message in memory, or none) driven by the running
+//!   asyncio loop itself, with `loop.add_reader`/`add_writer` on the plugin's pipes: no thread;
+//! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures, for the
+//!   other awaitable calls (messages read from files, in-process providers);
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions
 //!   for the package's console scripts.
 
@@ -20,6 +24,7 @@ use pyo3::prelude::*;
 pub mod codec;
 pub mod entry;
 pub mod error;
+pub mod event_loop;
 pub mod handler;
 pub mod message;
 pub mod options;

@@ -12,6 +12,10 @@
 //! Nothing is read whole into memory except the buffers that are copied. An exception raised by
 //! a file object's `read` is kept and re-raised to the caller instead of the plugin error it
 //! causes.
+//!
+//! The messages held in memory (`bytes`, copied buffers: [`PyMessage::into_memory`]) are what an
+//! awaited call can write from the event loop itself (`crate::event_loop`): writing them
+//! never blocks. The others are read on the Tokio runtime's threads.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -78,7 +82,7 @@ enum Source {
 }
 
 /// The contents of a `bytes` object, readable without the GIL.
-struct BytesView {
+pub struct BytesView {
     /// Keeps the object, and so its buffer, alive.
     _owner: Py<PyBytes>,
     ptr: *const u8,
@@ -163,6 +167,37 @@ impl PyMessage {
     #[must_use]
     pub fn state(&self) -> Arc<MessageState> {
         Arc::clone(&self.state)
+    }
+
+    /// The message as bytes in memory (a `bytes` object read in place, or a copied buffer),
+    /// for calls driven by the event loop; anything read from a file or a Python object is given
+    /// back.
+    pub fn into_memory(self) -> Result<InMemory, PyMessage> {
+        match self.source {
+            Source::Bytes(view) => Ok(InMemory::Bytes(view)),
+            Source::Owned(cursor) => Ok(InMemory::Owned(cursor)),
+            source => Err(PyMessage { source, state: self.state }),
+        }
+    }
+}
+
+/// A message held in memory, from its current position (see [`PyMessage::into_memory`]).
+pub enum InMemory {
+    /// An immutable `bytes` object, used in place.
+    Bytes(BytesView),
+    /// A copy of a mutable buffer.
+    Owned(io::Cursor<Vec<u8>>),
+}
+
+impl AsRef<[u8]> for InMemory {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            InMemory::Bytes(view) => view.as_slice().get(view.pos..).unwrap_or_default(),
+            InMemory::Owned(cursor) => {
+                let pos = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
+                cursor.get_ref().get(pos..).unwrap_or_default()
+            }
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The Tokio runtime behind every call, and the bridge from Rust futures to asyncio.
+//! The Tokio runtime behind the calls that need one, and the bridge from Rust futures to
+//! asyncio.
 //!
 //! * Blocking calls made on the main thread run the core's blocking engine on the calling
 //!   thread with [`call_interruptible`]: the GIL is released, and every [`SIGNAL_POLL`] (and at
@@ -8,10 +9,16 @@
 //!   SIGINT never reaches it). No other thread is involved: handing the call to a worker thread
 //!   and back cost tens of microseconds per call. Other threads cannot receive Python signals,
 //!   so there the core's plain blocking call is used (see `signer.rs`).
-//! * Awaitable calls are spawned on the runtime by [`spawn_awaitable`], which returns an
-//!   `asyncio.Future` of the running loop. The result is delivered with
-//!   `loop.call_soon_threadsafe`; cancelling the future aborts the Rust task, which drops the
-//!   core's future, which kills the plugin's process group. No Python thread is used per call.
+//! * Awaitable calls on a plugin program with no message or an in-memory one (`bytes`, copied
+//!   buffers) never come here: they are driven by the running asyncio loop itself
+//!   ([`crate::event_loop`]: `add_reader`/`add_writer` on the plugin's pipes, no thread at all).
+//! * The other awaitable calls (a message read from a path or a file object, which could block
+//!   the loop; in-process providers, whose Python handler runs on a worker thread) are spawned
+//!   on the runtime by [`spawn_awaitable`], which returns an `asyncio.Future` of the running
+//!   loop. The result is delivered with `loop.call_soon_threadsafe`; cancelling the future
+//!   aborts the Rust task, which drops the core's future, which kills the plugin's process
+//!   group. No Python thread is used per call. The runtime is built the first time such a call
+//!   is made.
 
 use std::cell::RefCell;
 use std::future::Future;

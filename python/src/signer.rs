@@ -2,16 +2,21 @@
 //!
 //! Every blocking method releases the GIL. Calls that run a plugin program can be stopped (see
 //! [`crate::runtime`]): a blocking call on the main thread can be interrupted with Ctrl-C and
-//! an awaitable can be cancelled, and either kills the plugin. Calls served by an
-//! in-process provider run its Python handler on the calling thread (blocking) or a worker thread
-//! (awaitable), so the exception it raises can become the `__cause__` of the error.
+//! an awaitable can be cancelled, and either kills the plugin. An awaitable on a plugin program
+//! whose message is in memory (or that has none) is driven by the running asyncio loop itself
+//! ([`crate::event_loop`]); one whose message is read from a path or a file object runs on the
+//! Tokio runtime ([`crate::runtime::spawn_awaitable`]). Both give the same values and the same
+//! exceptions (one `finish()` makes them). Calls served by an in-process provider run its
+//! Python handler on the calling thread (blocking) or a worker thread (awaitable), so the
+//! exception it raises can become the `__cause__` of the error.
 
 use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
-use sigstore_kms_plugins::{self as core, Error, HashFunc, PluginSignerVerifier};
+use sigstore_kms_plugins::{self as core, Error, HashFunc, PluginSignerVerifier, RunningCall};
 
 use crate::error::{self, take_stashed};
 use crate::message::{MessageState, PyMessage};
@@ -46,7 +51,7 @@ enum Failure {
 type CallResult = Result<Outcome, Failure>;
 
 fn key_outcome(r: core::Result<core::PublicKey>) -> CallResult {
-    r.map(|k| Outcome::Bytes(k.pem().as_bytes().to_vec())).map_err(Failure::Core)
+    r.map(pem_outcome).map_err(Failure::Core)
 }
 
 /// Runs `call` through the core's async engine (plugin programs: cancellable).
@@ -71,8 +76,8 @@ fn run_blocking(sv: &PluginSignerVerifier, call: Call) -> (CallResult, Option<Py
     let r = match call {
         Call::DefaultAlgorithm => sv.default_algorithm_blocking().map(Outcome::Text),
         Call::SupportedAlgorithms => sv.supported_algorithms_blocking().map(Outcome::List),
-        Call::CreateKey(alg) => sv.create_key_blocking(&alg).map(|k| Outcome::Bytes(k.pem().as_bytes().to_vec())),
-        Call::PublicKey => sv.public_key_blocking().map(|k| Outcome::Bytes(k.pem().as_bytes().to_vec())),
+        Call::CreateKey(alg) => sv.create_key_blocking(&alg).map(pem_outcome),
+        Call::PublicKey => sv.public_key_blocking().map(pem_outcome),
         Call::Sign(m) => sv.sign_message_blocking(m).map(Outcome::Bytes),
         Call::SignDigest(d, h) => sv.sign_digest_blocking(&d, h).map(Outcome::Bytes),
         Call::Verify(s, m) => sv.verify_signature_blocking(&s, m).map(|()| Outcome::Unit),
@@ -133,6 +138,10 @@ impl SignerVerifier {
     }
 
     fn invoke_async<'py>(&self, py: Python<'py>, call: Call) -> PyResult<Bound<'py, PyAny>> {
+        let call = match self.try_on_loop(py, call) {
+            Ok(future) => return future,
+            Err(call) => call,
+        };
         let state = message_state(&call);
         let sv = self.sv.clone();
         let provider = self.is_provider();
@@ -146,6 +155,37 @@ impl SignerVerifier {
             }
         };
         spawn_awaitable(py, fut, move |py, (result, cause)| finish(py, result, cause, state.as_ref()))
+    }
+
+    /// Drives `call` on the running asyncio loop ([`crate::event_loop`]) when it is a plugin
+    /// program's with its message (if any) in memory and a loop is running; otherwise gives the
+    /// call back, for the Tokio runtime.
+    fn try_on_loop<'py>(&self, py: Python<'py>, call: Call) -> Result<PyResult<Bound<'py, PyAny>>, Call> {
+        if self.is_provider() {
+            return Err(call);
+        }
+        let Some(event_loop) = running_loop(py) else { return Err(call) };
+        let event_loop = &event_loop;
+        let sv = &self.sv;
+        let state = message_state(&call);
+        Ok(match call {
+            Call::DefaultAlgorithm => on_loop(event_loop, || sv.start_default_algorithm(), Outcome::Text, None),
+            Call::SupportedAlgorithms => on_loop(event_loop, || sv.start_supported_algorithms(), Outcome::List, None),
+            Call::CreateKey(alg) => on_loop(event_loop, move || sv.start_create_key(&alg), pem_outcome, None),
+            Call::PublicKey => on_loop(event_loop, || sv.start_public_key(), pem_outcome, None),
+            Call::Sign(m) => match m.into_memory() {
+                Ok(bytes) => on_loop(event_loop, move || sv.start_sign_message(bytes), Outcome::Bytes, state),
+                Err(m) => return Err(Call::Sign(m)),
+            },
+            Call::SignDigest(d, h) => on_loop(event_loop, move || sv.start_sign_digest(&d, h), Outcome::Bytes, None),
+            Call::Verify(sig, m) => match m.into_memory() {
+                Ok(bytes) => on_loop(event_loop, move || sv.start_verify_signature(&sig, bytes), unit_outcome, state),
+                Err(m) => return Err(Call::Verify(sig, m)),
+            },
+            Call::VerifyDigest(sig, d, h) => {
+                on_loop(event_loop, move || sv.start_verify_digest(&sig, &d, h), unit_outcome, None)
+            }
+        })
     }
 
     fn digest_call(&self, digest: &[u8], hash: Option<&Bound<'_, PyAny>>) -> PyResult<(Vec<u8>, HashFunc)> {
@@ -164,6 +204,35 @@ impl SignerVerifier {
         }
         Ok((digest.to_vec(), hash))
     }
+}
+
+/// The running asyncio loop of this thread (`asyncio.get_running_loop()`), if any.
+fn running_loop(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
+    static GET_RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    let get = GET_RUNNING_LOOP.import(py, "asyncio", "get_running_loop").ok()?;
+    get.call0().ok()
+}
+
+/// A call driven on `event_loop`; its future gets what [`finish`] makes of the result.
+fn on_loop<'py, T: Send + 'static>(
+    event_loop: &Bound<'py, PyAny>,
+    start: impl FnOnce() -> core::Result<RunningCall<T>> + Send,
+    outcome: fn(T) -> Outcome,
+    state: Option<Arc<MessageState>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let finish_call = move |py: Python<'_>, r: core::Result<T>| {
+        finish(py, r.map(outcome).map_err(Failure::Core), None, state.as_ref())
+    };
+    crate::event_loop::drive(event_loop.py(), event_loop, start, finish_call)
+}
+
+#[allow(clippy::needless_pass_by_value)] // an `fn(T) -> Outcome`, like the variants
+fn pem_outcome(key: core::PublicKey) -> Outcome {
+    Outcome::Bytes(key.pem().as_bytes().to_vec())
+}
+
+fn unit_outcome((): ()) -> Outcome {
+    Outcome::Unit
 }
 
 fn message_state(call: &Call) -> Option<Arc<MessageState>> {
