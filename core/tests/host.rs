@@ -5,25 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fixture, fixture_options, PatternReader};
+use common::{fixture, fixture_options, sha256, PatternReader};
 use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, StderrMode};
 
 const FIXTURE_PUB: &str = include_str!("../../tests/fixtures/keys/fixture-p256.pub.pem");
-
-fn sha256(data: &[u8]) -> Vec<u8> {
-    // The fixture's fake "signature" is sha256(stdin); compute it with a tiny local SHA-256
-    // from the plugin under test would be circular, so shell out to a real tool.
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), data).unwrap();
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    let hex = String::from_utf8(out.stdout).unwrap();
-    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect()
-}
 
 #[test]
 fn well_behaved_plugin_blocking() {

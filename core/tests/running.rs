@@ -8,7 +8,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fixture, fixture_options, live_children, open_fds};
+use common::{fixture, fixture_options, live_children, open_fds, sha256};
 use sigstore_kms_plugins::process::{Channel, Watches};
 use sigstore_kms_plugins::{
     get_signer_verifier, register_provider, CallContext, ErrorKind, HandlerError, HashFunc, MessageOptions, Result,
@@ -52,19 +52,6 @@ fn drive<T>(mut call: RunningCall<T>) -> (Result<T>, usize) {
         // Our "loop" stops watching whatever left the set before the next turn.
         call.release_closed();
     }
-}
-
-fn sha256(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut child = std::process::Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.as_mut().unwrap().write_all(data).unwrap();
-    drop(child.stdin.take());
-    let hex = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
-    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 #[test]

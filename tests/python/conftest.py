@@ -12,7 +12,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
@@ -123,3 +123,28 @@ def api(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 @pytest.fixture
 def fixture_sv() -> skp.SignerVerifier:
     return skp.get_signer_verifier("fixture://my-key", path=FIXTURE_PATH, stderr="capture")
+
+
+_T = TypeVar("_T")
+
+
+def run_with_heartbeat(work: Callable[[], Awaitable[_T]]) -> tuple[_T, int]:
+    """Runs `work()` in a new event loop next to a 10 ms heartbeat; returns its result and how
+    many beats the loop managed meanwhile (a blocked loop manages none)."""
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    async def main() -> _T:
+        beat = asyncio.ensure_future(heartbeat())
+        try:
+            return await work()
+        finally:
+            beat.cancel()
+
+    result = asyncio.run(main())
+    return result, ticks

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import sigstore_kms_plugins as skp
-from conftest import FIXTURE_PATH, live_children, sha256, wait_until
+from conftest import FIXTURE_PATH, live_children, run_with_heartbeat, sha256, wait_until
 
 
 @pytest.fixture
@@ -58,23 +58,13 @@ def test_one_signer_verifier_shared_by_threads(fixture_sv: skp.SignerVerifier) -
 
 def test_awaitables_do_not_block_the_loop(slow_sv: skp.SignerVerifier) -> None:
     sv = slow_sv.aio
-    ticks = 0
 
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    async def main() -> list[str]:
-        beat = asyncio.ensure_future(heartbeat())
-        try:
-            return await asyncio.gather(*(sv.default_algorithm() for _ in range(8)))
-        finally:
-            beat.cancel()
+    async def calls() -> list[str]:
+        return await asyncio.gather(*(sv.default_algorithm() for _ in range(8)))
 
     started = time.monotonic()
-    assert asyncio.run(main()) == ["ecdsa-p256"] * 8
+    result, ticks = run_with_heartbeat(calls)
+    assert result == ["ecdsa-p256"] * 8
     elapsed = time.monotonic() - started
     assert elapsed < 4, f"8 one-second calls took {elapsed:.1f}s: they did not run concurrently"
     assert ticks > 40, ticks

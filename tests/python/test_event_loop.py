@@ -22,7 +22,7 @@ from typing import Any, Callable
 import pytest
 
 import sigstore_kms_plugins as skp
-from conftest import FIXTURE_PATH, FIXTURE_PUB, live_children, sha256, wait_until
+from conftest import FIXTURE_PATH, FIXTURE_PUB, live_children, run_with_heartbeat, sha256, wait_until
 
 DATA = b"hello\n" * 1000
 BIG = 8 << 20  # far more than a pipe holds: stdin is watched and written in turns
@@ -291,24 +291,12 @@ def test_a_large_message_does_not_block_the_loop(monkeypatch: pytest.MonkeyPatch
     # The slow fixture reads stdin to its end, then sleeps.
     monkeypatch.setenv("FIXTURE_SLOW_SECONDS", "0.5")
     sv = aio("slow://k")
-    ticks = 0
 
-    async def heartbeat() -> None:
-        nonlocal ticks
-        while True:
-            await asyncio.sleep(0.01)
-            ticks += 1
-
-    async def main() -> list[Any]:
-        beat = asyncio.ensure_future(heartbeat())
-        try:
-            calls = (sv.sign_message(b"y" * BIG) for _ in range(4))
-            return await asyncio.gather(*calls, return_exceptions=True)
-        finally:
-            beat.cancel()
+    async def calls() -> list[Any]:
+        return await asyncio.gather(*(sv.sign_message(b"y" * BIG) for _ in range(4)), return_exceptions=True)
 
     started = time.monotonic()
-    got = asyncio.run(main())
+    got, ticks = run_with_heartbeat(calls)
     # It answers a defaultAlgorithm object to any method, once it read its stdin to the end.
     assert all(isinstance(r, skp.PluginResponseError) for r in got), got
     assert 0.5 < time.monotonic() - started < 5

@@ -98,3 +98,19 @@ pub fn live_children() -> Vec<u32> {
     }
     out
 }
+
+/// SHA-256 of `data`, by `sha256sum` (the fixture's fake signatures are digests; computing them
+/// with code from the crate under test would be circular).
+#[must_use]
+pub fn sha256(data: &[u8]) -> Vec<u8> {
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), data).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let hex = String::from_utf8(out.stdout).unwrap();
+    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
