@@ -3,29 +3,34 @@
 //!
 //! A call on a plugin program whose message is in memory (or that has none) is spawned on the
 //! event loop's thread (the GIL released meanwhile; the spawn returns once the plugin has
-//! exec'd), and the core's [`RunningCall`] is then driven by the loop: `loop.add_reader` /
-//! `loop.add_writer` on the plugin's pipes and pidfd, plus one `loop.call_later` timer, all
-//! calling back into [`LoopCall`]. Every step is non-blocking I/O; the `asyncio.Future` is set
-//! from the step that ends the call. Calls whose message is a file, a path or a Python file
-//! object, and in-process providers, keep running on the Tokio runtime (`signer.rs`,
+//! exec'd), and the core's [`RunningCall`] is then driven by the loop through one [`Reactor`]
+//! per loop: an epoll instance of ours, registered with the loop once (`loop.add_reader`), that
+//! holds every running call's pipes and pidfd and a timerfd for their timeouts. A call thus
+//! costs asyncio only its `Future` (per-descriptor `add_reader`/`remove_reader` and a
+//! `call_later` per call are pure-Python work: about half of what a call cost, see
+//! `bench/RESULTS.md`). Every step is non-blocking I/O; the `asyncio.Future` is set from the
+//! step that ends the call. Calls whose message is a file, a path or a Python file object, and
+//! in-process providers, keep running on the Tokio runtime (`signer.rs`,
 //! [`crate::runtime::spawn_awaitable`]).
 //!
-//! Descriptors are unwatched before the core closes them (see `process::exchange` in the core):
-//! a closed number could otherwise be reused by the next call's pipe while asyncio still
-//! watches it. Cancelling the future (`task.cancel()`, `asyncio.wait_for` expiring) kills and
-//! reaps the plugin at once (a done-callback of the future). A call that cannot be driven any
-//! more (an asyncio method raised) kills its plugin and fails with that exception. If a
-//! pending call's loop and future become garbage (a future never awaited on a loop that was
-//! closed), the cycle collector frees the call, which kills and reaps its plugin.
+//! Descriptors leave the epoll set before the core closes them (see `process::exchange` in the
+//! core). Cancelling the future (`task.cancel()`, `asyncio.wait_for` expiring) kills and reaps
+//! the plugin at once (a done-callback of the future). A call that cannot be driven any more
+//! kills its plugin and fails. If a pending call's loop and future become garbage (a future
+//! never awaited on a loop that was closed), the collector frees the call, which kills and
+//! reaps its plugin. A process made by `os.fork()` gets a reactor of its own.
 
-use std::os::fd::RawFd;
+use std::collections::{BTreeSet, HashMap};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::gc::PyVisit;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyWeakrefReference;
 use pyo3::PyTraverseError;
 use sigstore_kms_plugins::process::{Channel, Watches};
 use sigstore_kms_plugins::RunningCall;
@@ -89,8 +94,8 @@ where
     }
 }
 
-/// One call in flight, driven by its event loop: the callable behind its readers, writers,
-/// timer and future done-callback. Private to the module (not exported).
+/// One call in flight, driven by its loop's [`Reactor`]: also the done-callback of its future.
+/// Private to the module (not exported).
 #[pyclass(frozen, module = "sigstore_kms_plugins._native")]
 pub struct LoopCall {
     state: Mutex<CallState>,
@@ -99,13 +104,15 @@ pub struct LoopCall {
 struct CallState {
     /// The running call; `None` once it is over.
     task: Option<Box<dyn Drive>>,
-    event_loop: Option<Py<PyAny>>,
-    future: Option<Py<PyAny>>,
-    /// The fd registered per channel, in the order of [`Channel::ALL`] (a writer for stdin, a
-    /// reader for the others).
+    reactor: Option<Py<Reactor>>,
+    /// This call's number in its reactor.
+    id: u64,
+    /// A weak reference: a future nobody holds any more (never awaited, its loop gone) is
+    /// collected, and its [`Orphaned`] callback then kills the plugin.
+    future: Option<Py<PyWeakrefReference>>,
+    /// The fd in the epoll set per channel, in the order of [`Channel::ALL`].
     polls: [Option<RawFd>; 4],
-    /// The `asyncio.TimerHandle` armed for [`CallState::timer_due`].
-    timer: Option<Py<PyAny>>,
+    /// The time this call's timer is filed under in the reactor.
     timer_due: Option<Instant>,
 }
 
@@ -123,6 +130,7 @@ where
     S: FnOnce() -> sigstore_kms_plugins::Result<RunningCall<T>> + Send,
     F: FnOnce(Python<'_>, sigstore_kms_plugins::Result<T>) -> PyResult<Py<PyAny>> + Send + 'static,
 {
+    let reactor = Reactor::of(event_loop)?;
     let future = event_loop.call_method0(intern!(py, "create_future"))?;
     // Spawning waits for the plugin's exec: other Python threads may run meanwhile.
     let call = match py.detach(start) {
@@ -132,21 +140,24 @@ where
             return Ok(future);
         }
     };
+    let id = reactor.get().next_id();
+    let orphaned = Bound::new(py, Orphaned { reactor: reactor.clone().unbind(), id })?;
+    let weak = PyWeakrefReference::new_with(&future, orphaned)?;
     let state = CallState {
         task: Some(Box::new(Driven { call, finish: Some(finish) })),
-        event_loop: Some(event_loop.clone().unbind()),
-        future: Some(future.clone().unbind()),
+        reactor: Some(reactor.clone().unbind()),
+        id,
+        future: Some(weak.unbind()),
         polls: [None; 4],
-        timer: None,
         timer_due: None,
     };
-    // Until the first watch is registered, an error here just drops the call (killing and
-    // reaping the plugin).
+    // Until it is in the reactor, an error here just drops the call (killing and reaping the
+    // plugin).
     let call = Bound::new(py, LoopCall { state: Mutex::new(state) })?;
-    future.call_method1(intern!(py, "add_done_callback"), (call.getattr(intern!(py, "_done"))?,))?;
+    future.call_method1(intern!(py, "add_done_callback"), (call.clone(),))?;
+    reactor.get().lock().calls.insert(id, call.clone().unbind());
     let mut s = call.get().lock();
-    let synced = sync(&call, &mut s);
-    if let Err(e) = synced {
+    if let Err(e) = sync(py, &mut s) {
         fail(py, &mut s, e);
     }
     drop(s);
@@ -159,42 +170,47 @@ impl LoopCall {
         // never contended. The state stays consistent even if a panic poisoned it.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
 
-#[pymethods]
-impl LoopCall {
-    /// Reader/writer callback: the descriptor of `Channel::ALL[channel]` is ready.
-    fn _ready(slf: &Bound<'_, Self>, channel: usize) {
-        let mut s = slf.get().lock();
+    /// The descriptor of `Channel::ALL[channel]` is ready.
+    fn ready(&self, py: Python<'_>, channel: usize) {
+        let mut s = self.lock();
         let (Some(&channel), Some(Some(_))) = (Channel::ALL.get(channel), s.polls.get(channel)) else {
             return;
         };
         let Some(task) = s.task.as_mut() else { return };
         let step = task.on_ready(channel);
-        advance(slf, &mut s, step);
+        advance(py, &mut s, step);
     }
 
-    /// Timer callback: the time of `next_timer()` came (its handle is spent).
-    fn _timer(slf: &Bound<'_, Self>) {
-        let mut s = slf.get().lock();
-        s.timer = None;
+    /// The call's timer is due.
+    fn timer(&self, py: Python<'_>) {
+        let mut s = self.lock();
         s.timer_due = None;
         let Some(task) = s.task.as_mut() else { return };
         let step = task.on_timer();
-        advance(slf, &mut s, step);
+        advance(py, &mut s, step);
     }
+}
 
-    /// Done-callback of the future: done while the call runs means cancelled (or resolved by
-    /// someone else): kill and reap the plugin, stop watching.
-    fn _done(slf: &Bound<'_, Self>, _future: &Bound<'_, PyAny>) {
-        let py = slf.py();
-        let mut s = slf.get().lock();
+impl LoopCall {
+    /// Ends the call without a result (its future was cancelled or is gone): kills and reaps
+    /// the plugin, stops watching.
+    fn abandon(&self, py: Python<'_>) {
+        let mut s = self.lock();
         let Some(task) = s.task.as_mut() else { return };
         task.cancel();
-        let _ = close_all(py, &mut s);
+        close_all(py, &mut s);
         s.task = None;
         s.future = None;
-        s.event_loop = None;
+    }
+}
+
+#[pymethods]
+impl LoopCall {
+    /// Done-callback of the future: done while the call runs means cancelled (or resolved by
+    /// someone else).
+    fn __call__(&self, py: Python<'_>, _future: &Bound<'_, PyAny>) {
+        self.abandon(py);
     }
 
     #[allow(clippy::needless_pass_by_value)] // the signature PyO3 requires
@@ -202,9 +218,8 @@ impl LoopCall {
         // Never block here: the loop's thread may hold the lock while running Python code.
         // References not reported are only kept alive longer.
         if let Ok(s) = self.state.try_lock() {
-            visit.call(&s.event_loop)?;
+            visit.call(&s.reactor)?;
             visit.call(&s.future)?;
-            visit.call(&s.timer)?;
         }
         Ok(())
     }
@@ -214,18 +229,255 @@ impl LoopCall {
         // which kills and reaps a plugin still running.
         if let Ok(mut s) = self.state.try_lock() {
             s.future = None;
-            s.event_loop = None;
-            s.timer = None;
+            s.reactor = None;
         }
     }
 }
 
-/// Brings the loop's watches in line with what the call wants watched now, then lets the core
-/// close what nobody watches any more, then (re-)arms the timer if its time changed.
-fn sync(slf: &Bound<'_, LoopCall>, s: &mut CallState) -> PyResult<()> {
-    let py = slf.py();
+/// The callback of a call's weak reference to its future: the future was collected while the
+/// call ran (nobody can await it any more).
+#[pyclass(frozen, module = "sigstore_kms_plugins._native")]
+pub struct Orphaned {
+    reactor: Py<Reactor>,
+    id: u64,
+}
+
+#[pymethods]
+impl Orphaned {
+    fn __call__(&self, py: Python<'_>, _reference: &Bound<'_, PyAny>) {
+        let call = self.reactor.get().lock().calls.get(&self.id).map(|c| c.clone_ref(py));
+        if let Some(call) = call {
+            call.get().abandon(py);
+        }
+    }
+}
+
+/// One per event loop (and process): an epoll instance holding every running call's
+/// descriptors, plus a timerfd for their timers, registered with the loop once.
+#[pyclass(frozen, module = "sigstore_kms_plugins._native")]
+pub struct Reactor {
+    epoll: OwnedFd,
+    timerfd: OwnedFd,
+    /// The process that made it: after `os.fork()` the epoll instance would be shared with it.
+    pid: u32,
+    inner: Mutex<ReactorState>,
+}
+
+#[derive(Default)]
+struct ReactorState {
+    next_id: u64,
+    calls: HashMap<u64, Py<LoopCall>>,
+    /// Every call's next timer.
+    timers: BTreeSet<(Instant, u64)>,
+    /// What the timerfd is armed for (it may fire early for a timer since cancelled: harmless).
+    armed: Option<Instant>,
+}
+
+/// The epoll token of the timerfd (call tokens are `id << 2 | channel`, ids start at 1).
+const TIMER_TOKEN: u64 = 0;
+/// Events read per `epoll_wait`.
+const EVENTS: usize = 64;
+#[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // 64
+const EVENTS_INT: libc::c_int = EVENTS as libc::c_int;
+
+impl Reactor {
+    /// The reactor of `event_loop`, made and registered with the loop on first use.
+    fn of<'py>(event_loop: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Reactor>> {
+        static REGISTRY: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        let py = event_loop.py();
+        let registry = REGISTRY
+            .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+                Ok(py.import("weakref")?.getattr("WeakKeyDictionary")?.call0()?.unbind())
+            })?
+            .bind(py);
+        if let Ok(found) = registry.call_method1(intern!(py, "get"), (event_loop,))?.cast_into::<Reactor>() {
+            if found.get().pid == std::process::id() {
+                return Ok(found);
+            }
+        }
+        let reactor = Bound::new(py, Reactor::new()?)?;
+        let on_ready = reactor.getattr(intern!(py, "_on_ready"))?;
+        event_loop.call_method1(intern!(py, "add_reader"), (reactor.get().epoll.as_raw_fd(), on_ready))?;
+        registry.set_item(event_loop, &reactor)?;
+        Ok(reactor)
+    }
+
+    fn new() -> PyResult<Self> {
+        // SAFETY: plain syscalls making fresh close-on-exec fds, owned below.
+        let (epoll, timerfd) = unsafe {
+            let epoll = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            if epoll < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            let epoll = OwnedFd::from_raw_fd(epoll);
+            let timerfd = libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC | libc::TFD_NONBLOCK);
+            if timerfd < 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            (epoll, OwnedFd::from_raw_fd(timerfd))
+        };
+        let reactor = Reactor { epoll, timerfd, pid: std::process::id(), inner: Mutex::default() };
+        reactor.ctl(libc::EPOLL_CTL_ADD, reactor.timerfd.as_raw_fd(), libc::EPOLLIN, TIMER_TOKEN)?;
+        Ok(reactor)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReactorState> {
+        // Held only for map and set updates, never across Python code or a call's lock.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut r = self.lock();
+        r.next_id += 1;
+        r.next_id
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: libc::c_int, token: u64) -> std::io::Result<()> {
+        #[allow(clippy::cast_sign_loss)] // epoll's event bits, as the kernel takes them
+        let mut event = libc::epoll_event { events: events as u32, u64: token };
+        // SAFETY: epoll_ctl on our epoll fd with a valid event struct.
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &raw mut event) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Files a call's timer (`due`) in place of its previous one, arming the timerfd earlier if
+    /// needed.
+    fn set_timer(&self, id: u64, previous: Option<Instant>, due: Option<Instant>) -> std::io::Result<()> {
+        let mut r = self.lock();
+        if let Some(p) = previous {
+            r.timers.remove(&(p, id));
+        }
+        let Some(due) = due else { return Ok(()) };
+        r.timers.insert((due, id));
+        if r.armed.is_some_and(|a| a <= due) {
+            return Ok(());
+        }
+        r.armed = Some(due);
+        drop(r);
+        self.arm(due)
+    }
+
+    fn arm(&self, at: Instant) -> std::io::Result<()> {
+        // A relative time, at least 1 ns (zero would disarm).
+        let wait = at.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+            it_value: libc::timespec {
+                tv_sec: libc::time_t::try_from(wait.as_secs()).unwrap_or(libc::time_t::MAX),
+                tv_nsec: libc::c_long::from(wait.subsec_nanos()),
+            },
+        };
+        // SAFETY: timerfd_settime on our timerfd with a valid spec.
+        if unsafe { libc::timerfd_settime(self.timerfd.as_raw_fd(), 0, &raw const spec, std::ptr::null_mut()) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The timerfd fired: runs every due timer, then re-arms for the next one.
+    fn fire_timers(&self, py: Python<'_>) {
+        let mut expirations = [0u8; 8];
+        // SAFETY: reads the 8-byte expiration count of our non-blocking timerfd.
+        unsafe { libc::read(self.timerfd.as_raw_fd(), expirations.as_mut_ptr().cast(), expirations.len()) };
+        let now = Instant::now();
+        let due: Vec<Py<LoopCall>> = {
+            let mut r = self.lock();
+            r.armed = None;
+            let mut due = Vec::new();
+            while let Some(&(at, id)) = r.timers.first() {
+                if at > now {
+                    break;
+                }
+                r.timers.pop_first();
+                if let Some(call) = r.calls.get(&id) {
+                    due.push(call.clone_ref(py));
+                }
+            }
+            due
+        };
+        for call in due {
+            call.get().timer(py);
+        }
+        let next = {
+            let mut r = self.lock();
+            let next = r.timers.first().map(|(at, _)| *at);
+            if next.is_some() && r.armed.is_none_or(|a| next.is_some_and(|n| n < a)) {
+                r.armed = next;
+                next
+            } else {
+                None
+            }
+        };
+        if let Some(at) = next {
+            let _ = self.arm(at);
+        }
+    }
+}
+
+#[pymethods]
+impl Reactor {
+    /// The loop's reader callback: some descriptor in the epoll set is ready.
+    fn _on_ready(&self, py: Python<'_>) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        loop {
+            // SAFETY: a zero-timeout wait into a valid array of EVENTS entries.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENTS_INT, 0) };
+            let Ok(n) = usize::try_from(n) else { return };
+            for event in &events[..n] {
+                let token = event.u64;
+                if token == TIMER_TOKEN {
+                    self.fire_timers(py);
+                    continue;
+                }
+                // A call that ended earlier in this batch is gone from the map: skipped.
+                let call = self.lock().calls.get(&(token >> 2)).map(|c| c.clone_ref(py));
+                if let Some(call) = call {
+                    #[allow(clippy::cast_possible_truncation)] // two bits
+                    call.get().ready(py, (token & 0b11) as usize);
+                }
+            }
+            if n < EVENTS {
+                return;
+            }
+        }
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // the signature PyO3 requires
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // Calls and their reactor refer to each other; never block here (see `LoopCall`).
+        if let Ok(r) = self.inner.try_lock() {
+            for call in r.calls.values() {
+                visit.call(call)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn __clear__(&self) {
+        // Garbage (its loop is gone): dropping the calls kills and reaps their plugins.
+        let calls = self.inner.try_lock().map(|mut r| std::mem::take(&mut r.calls));
+        drop(calls);
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        if self.pid != std::process::id() {
+            // A copy made by os.fork(): the calls are the parent's, and so are their plugins.
+            let r = std::mem::take(self.inner.get_mut().unwrap_or_else(PoisonError::into_inner));
+            std::mem::forget(r.calls);
+        }
+    }
+}
+
+/// Brings the epoll set in line with what the call wants watched now, then lets the core close
+/// what nobody watches any more, then files the call's next timer.
+fn sync(py: Python<'_>, s: &mut CallState) -> PyResult<()> {
     let Some(task) = s.task.as_ref() else { return Ok(()) };
-    let Some(event_loop) = s.event_loop.as_ref().map(|l| l.bind(py).clone()) else { return Ok(()) };
+    let Some(reactor) = s.reactor.as_ref().map(|r| r.bind(py).clone()) else { return Ok(()) };
+    let reactor = reactor.get();
     let watches = task.watches();
     for (i, channel) in Channel::ALL.into_iter().enumerate() {
         let want = watches.get(channel);
@@ -233,49 +485,30 @@ fn sync(slf: &Bound<'_, LoopCall>, s: &mut CallState) -> PyResult<()> {
             continue;
         }
         if let Some(fd) = s.polls[i].take() {
-            unwatch(&event_loop, channel, fd)?;
+            reactor.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)?;
         }
         let Some(fd) = want else { continue };
-        let ready = slf.getattr(intern!(py, "_ready"))?;
-        let add = if channel.writable() { intern!(py, "add_writer") } else { intern!(py, "add_reader") };
-        event_loop.call_method1(add, (fd, ready, i))?;
+        let events = if channel.writable() { libc::EPOLLOUT } else { libc::EPOLLIN };
+        reactor.ctl(libc::EPOLL_CTL_ADD, fd, events, s.id << 2 | i as u64)?;
         s.polls[i] = Some(fd);
     }
     if let Some(task) = s.task.as_mut() {
         task.release_closed();
     }
     let due = s.task.as_ref().and_then(|t| t.next_timer());
-    if due == s.timer_due {
-        return Ok(());
-    }
-    s.timer_due = due;
-    if let Some(old) = s.timer.take() {
-        old.bind(py).call_method0(intern!(py, "cancel"))?;
-    }
-    if let Some(at) = due {
-        // Rounded up to the millisecond (epoll's unit): firing early would only re-arm.
-        let micros = at.saturating_duration_since(Instant::now()).as_micros();
-        #[allow(clippy::cast_precision_loss)] // exact below 2^53 ms
-        let seconds = micros.div_ceil(1000) as f64 / 1000.0;
-        let on_timer = slf.getattr(intern!(py, "_timer"))?;
-        s.timer = Some(event_loop.call_method1(intern!(py, "call_later"), (seconds, on_timer))?.unbind());
+    if due != s.timer_due {
+        reactor.set_timer(s.id, s.timer_due, due)?;
+        s.timer_due = due;
     }
     Ok(())
 }
 
-fn unwatch(event_loop: &Bound<'_, PyAny>, channel: Channel, fd: RawFd) -> PyResult<()> {
-    let py = event_loop.py();
-    let remove = if channel.writable() { intern!(py, "remove_writer") } else { intern!(py, "remove_reader") };
-    event_loop.call_method1(remove, (fd,)).map(drop)
-}
-
 /// After a step: settle if it ended the call, otherwise update the watches.
-fn advance(slf: &Bound<'_, LoopCall>, s: &mut CallState, step: Option<Settle>) {
-    let py = slf.py();
+fn advance(py: Python<'_>, s: &mut CallState, step: Option<Settle>) {
     match step {
         Some(settle) => finish(py, s, settle),
         None => {
-            if let Err(e) = sync(slf, s) {
+            if let Err(e) = sync(py, s) {
                 fail(py, s, e);
             }
         }
@@ -290,40 +523,34 @@ fn fail(py: Python<'_>, s: &mut CallState, error: PyErr) {
     finish(py, s, Box::new(move |_| Err(error)));
 }
 
-/// Stops every watch and the timer of the call, then lets the core close its descriptors.
-/// Returns the first error of asyncio's, after trying everything.
-fn close_all(py: Python<'_>, s: &mut CallState) -> PyResult<()> {
-    let mut first_error = None;
-    if let Some(event_loop) = s.event_loop.as_ref().map(|l| l.bind(py)) {
-        for (i, channel) in Channel::ALL.into_iter().enumerate() {
-            if let Some(fd) = s.polls[i].take() {
-                if let Err(e) = unwatch(event_loop, channel, fd) {
-                    first_error.get_or_insert(e);
-                }
+/// Takes the call's descriptors out of the epoll set, its timer and itself out of the reactor,
+/// then lets the core close its descriptors.
+fn close_all(py: Python<'_>, s: &mut CallState) {
+    if let Some(reactor) = s.reactor.take() {
+        let reactor = reactor.bind(py).get();
+        for slot in &mut s.polls {
+            if let Some(fd) = slot.take() {
+                // Fails only if the fd is not in the set: then there is nothing to undo.
+                let _ = reactor.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
         }
+        let _ = reactor.set_timer(s.id, s.timer_due.take(), None);
+        // Dropped after the lock is released (a call may be freed here, killing its plugin).
+        let removed = reactor.lock().calls.remove(&s.id);
+        drop(removed);
     }
-    if let Some(timer) = s.timer.take() {
-        if let Err(e) = timer.bind(py).call_method0(intern!(py, "cancel")) {
-            first_error.get_or_insert(e);
-        }
-    }
-    s.timer_due = None;
     if let Some(task) = s.task.as_mut() {
         task.release_closed();
     }
-    first_error.map_or(Ok(()), Err)
 }
 
 /// The call is over: stop watching, free the call, and set the future (unless already done).
 fn finish(py: Python<'_>, s: &mut CallState, settle: Settle) {
-    // An error stopping a watch cannot be reported any better than the call's own outcome.
-    let _ = close_all(py, s);
+    close_all(py, s);
     s.task = None;
-    s.event_loop = None;
     let outcome = settle(py);
-    if let Some(future) = s.future.take() {
-        resolve(future.bind(py), outcome);
+    if let Some(future) = s.future.take().and_then(|f| f.bind(py).upgrade()) {
+        resolve(&future, outcome);
     }
 }
 

@@ -189,6 +189,7 @@ def test_cancelling_kills_the_plugin_and_leaves_no_descriptor(message: str, tmp_
 
     async def main() -> None:
         await aio("fixture://k").sign_message(big)  # starts the Tokio runtime (its descriptors stay)
+        await aio("fixture://k").default_algorithm()  # makes this loop's reactor (as above)
         fds = open_fds()
         task = asyncio.ensure_future(call())
         assert await until(lambda: len(live_children()) == 1)
@@ -324,11 +325,12 @@ def test_the_timeout_option(message: str) -> None:
 
 
 def test_a_timeout_does_not_fire_for_a_call_that_ended() -> None:
-    sv = aio("fixture://k", timeout=0.2)
+    # 1 s: ample for the fixture (a Python script) even on a loaded machine.
+    sv = aio("fixture://k", timeout=1.0)
 
     async def main() -> None:
         assert await sv.default_algorithm() == "ecdsa-p256"
-        await asyncio.sleep(0.4)  # a stale timer would have nothing to do, and must not fail
+        await asyncio.sleep(1.3)  # a stale timer would have nothing to do, and must not fail
 
     asyncio.run(main())
 

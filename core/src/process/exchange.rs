@@ -165,7 +165,7 @@ impl<'r> Exchange<'r> {
             Stdin::Bytes(bytes) => Source::Bytes { bytes, pos: 0 },
         };
         let mut exchange = Exchange {
-            child: Process { pid: spawned.pid, reaped: false },
+            child: Process { pid: spawned.pid, reaped: false, owner: std::process::id() },
             stdin,
             source,
             chunk: Vec::new(),
@@ -514,6 +514,9 @@ impl<'r> Exchange<'r> {
 struct Process {
     pid: libc::pid_t,
     reaped: bool,
+    /// The process that spawned it. A copy of this struct in a child made by `fork()` (a Python
+    /// `os.fork()` with a call in flight) must not kill or reap its parent's plugin.
+    owner: u32,
 }
 
 impl Process {
@@ -567,7 +570,7 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if !self.reaped {
+        if !self.reaped && self.owner == std::process::id() {
             self.kill_group();
             let _ = self.reap();
         }
