@@ -192,7 +192,16 @@ impl Drop for RestoreCheck {
 /// [`Exchange`]'s descriptors, the cancellation fd and the timers.
 pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
     let cancel = inv.cancel;
+    let streamed = matches!(inv.stdin, Stdin::Reader(_));
     let mut exchange = Exchange::start(inv)?;
+    if streamed {
+        // The first chunk goes now, before the plugin gets to read (as `start` does for bytes):
+        // a plugin that finds its stdin empty sleeps, and waking it costs a cross-CPU wake-up.
+        // This thread would block on the reader in the loop just as well.
+        if let Some(outcome) = exchange.on_ready(Channel::Stdin) {
+            return outcome;
+        }
+    }
     // Taken for the run (a plugin run by the check itself does not see it), put back after.
     let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
     let check = interrupt.0.as_mut().and_then(Option::as_mut);
