@@ -13,7 +13,7 @@
 //! * [`codec`]: the plugin side (the Rust SDK's `serve_with` and the protocol codec);
 //! * [`error`]: the one place where errors cross the language boundary;
 //! * [`event_loop`]: awaitable plugin calls (message in memory, or none) driven by the running
-//!   asyncio loop itself, with `loop.add_reader`/`add_writer` on the plugin's pipes: no thread;
+//!   asyncio loop itself, through one epoll descriptor per loop (`loop.add_reader`): no thread;
 //! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures, for the
 //!   other awaitable calls (messages read from files, in-process providers);
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions

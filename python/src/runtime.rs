@@ -11,7 +11,7 @@
 //!   so there the core's plain blocking call is used (see `signer.rs`).
 //! * Awaitable calls on a plugin program with no message or an in-memory one (`bytes`, copied
 //!   buffers) never come here: they are driven by the running asyncio loop itself
-//!   ([`crate::event_loop`]: `add_reader`/`add_writer` on the plugin's pipes, no thread at all).
+//!   ([`crate::event_loop`]: one epoll descriptor per loop, no thread at all).
 //! * The other awaitable calls (a message read from a path or a file object, which could block
 //!   the loop; in-process providers, whose Python handler runs on a worker thread) are spawned
 //!   on the runtime by [`spawn_awaitable`], which returns an `asyncio.Future` of the running
