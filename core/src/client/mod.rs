@@ -194,6 +194,9 @@ impl From<std::fs::File> for Message {
 
 mod started;
 
+/// A message held in memory, as `Stdin::Bytes` takes it.
+type InMemory = Box<dyn AsRef<[u8]> + Send>;
+
 pub use started::RunningCall;
 
 /// What runs the calls: a plugin program, or an in-process provider.
@@ -356,20 +359,11 @@ impl PluginSignerVerifier {
     fn invoke(&self, call: &Call, stdin: Stdin<'_>, cancel: Option<BorrowedFd<'_>>) -> Result<MethodResult> {
         let method = call.method();
         let o = &self.inner.options;
-        let deadline = o.timeout.and_then(|t| SystemTime::now().checked_add(t));
+        let deadline = self.deadline();
         match &self.inner.backend {
             Backend::Program { path, .. } => {
                 let request = self.request(call, deadline).to_json();
-                let run = process::run(Invocation {
-                    program: path,
-                    version: PROTOCOL_VERSION,
-                    request: &request,
-                    stdin: if method.takes_message() { stdin } else { Stdin::Null },
-                    timeout: o.timeout,
-                    stdout_limit: o.stdout_limit,
-                    stderr: o.stderr,
-                    cancel,
-                });
+                let run = process::run(self.invocation(path, &request, method, stdin, cancel));
                 self.conclude(method, run)
             }
             Backend::Provider { handler, .. } => {
@@ -415,6 +409,38 @@ impl PluginSignerVerifier {
         }
     }
 
+    /// The deadline of a call starting now.
+    fn deadline(&self) -> Option<SystemTime> {
+        self.inner.options.timeout.and_then(|t| SystemTime::now().checked_add(t))
+    }
+
+    /// How to run `request` for a `method` call on the program at `path`, with these options.
+    fn invocation<'a, 'r>(
+        &'a self,
+        path: &'a Path,
+        request: &'a [u8],
+        method: Method,
+        stdin: Stdin<'r>,
+        cancel: Option<BorrowedFd<'a>>,
+    ) -> Invocation<'a, 'r> {
+        let o = &self.inner.options;
+        Invocation {
+            program: path,
+            version: PROTOCOL_VERSION,
+            request,
+            stdin: if method.takes_message() { stdin } else { Stdin::Null },
+            timeout: o.timeout,
+            stdout_limit: o.stdout_limit,
+            stderr: o.stderr,
+            cancel,
+        }
+    }
+
+    /// The error a failed plugin run makes.
+    fn run_failed(&self, method: Method, failure: RunFailure) -> Error {
+        run_error(self.call_site(method), failure.error, StderrTail(failure.stderr_tail), &self.inner.options)
+    }
+
     /// The result of a plugin run: its response decoded, or the error the run ended with.
     fn conclude(&self, method: Method, run: std::result::Result<process::Output, RunFailure>) -> Result<MethodResult> {
         let site = || self.call_site(method);
@@ -426,7 +452,7 @@ impl PluginSignerVerifier {
                     ResponseError::Returned(m) => Error::plugin_returned(site(), &m, stderr),
                 })
             }
-            Err(failure) => Err(run_error(site(), failure.error, StderrTail(failure.stderr_tail), &self.inner.options)),
+            Err(failure) => Err(self.run_failed(method, failure)),
         }
     }
 
@@ -447,11 +473,11 @@ impl PluginSignerVerifier {
             Some(m) => matches!(m.0, MessageSource::Bytes(_)),
         };
         let task = if in_memory && self.program_path().is_some() {
-            let stdin = match message.map(|m| m.0) {
-                Some(MessageSource::Bytes(b)) => Stdin::Bytes(Box::new(b)),
-                _ => Stdin::Null,
+            let bytes = match message.map(|m| m.0) {
+                Some(MessageSource::Bytes(b)) => Some(Box::new(b) as InMemory),
+                _ => None,
             };
-            let running = self.start(&call, stdin, |_, _, r| Ok(r))?;
+            let running = self.start(&call, bytes, |_, _, r| Ok(r))?;
             tokio::task::spawn_blocking(move || running.wait(Some(cancel.watch())))
         } else {
             let this = self.clone();

@@ -8,12 +8,12 @@
 //! says, and the last step returns the method's result, exactly as the async method would.
 
 use std::os::fd::BorrowedFd;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
-use super::{expect_default_algorithm, expect_signature, expect_supported, Call, PluginSignerVerifier};
+use super::{expect_default_algorithm, expect_signature, expect_supported, Call, InMemory, PluginSignerVerifier};
 use crate::error::{Error, Result, StderrTail};
-use crate::process::{self, Channel, Exchange, Invocation, Outcome, Stdin, Watches};
-use crate::protocol::{HashFunc, Method, MethodResult, PROTOCOL_VERSION};
+use crate::process::{self, Channel, Exchange, Outcome, Stdin, Watches};
+use crate::protocol::{HashFunc, Method, MethodResult};
 use crate::public_key::PublicKey;
 
 /// Turns a method's decoded result into what the method returns.
@@ -52,8 +52,8 @@ pub struct RunningCall<T> {
 }
 
 // SAFETY: the one field that is not `Send` by its type is the exchange's message source, which
-// may borrow a non-`Send` reader in general; a `RunningCall` is only ever made by `start`, from
-// `Stdin::Null` or `Stdin::Bytes` (whose bytes are `Send`), so it holds no reader. The rest (a pid,
+// may borrow a non-`Send` reader in general; a `RunningCall` is only ever made by `start`, whose
+// message is `InMemory` (`Send` bytes) or none, so it holds no reader. The rest (a pid,
 // descriptors, buffers, a signer-verifier, a fn pointer) is `Send`.
 unsafe impl<T> Send for RunningCall<T> {}
 
@@ -125,15 +125,10 @@ impl<T> RunningCall<T> {
 }
 
 impl PluginSignerVerifier {
-    /// Spawns the plugin for `call` with `message` as its stdin.
-    pub(super) fn start<T>(&self, call: &Call, message: Stdin<'static>, expect: Expect<T>) -> Result<RunningCall<T>> {
+    /// Spawns the plugin for `call` with `message` (in memory: never a reader, which is what
+    /// makes `RunningCall` `Send`) as its stdin.
+    pub(super) fn start<T>(&self, call: &Call, message: Option<InMemory>, expect: Expect<T>) -> Result<RunningCall<T>> {
         let method = call.method();
-        // What makes `RunningCall` `Send` (see there): never a reader (no caller passes one).
-        debug_assert!(!matches!(message, Stdin::Reader(_)), "a RunningCall never reads a reader");
-        let message = match message {
-            Stdin::Reader(_) => Stdin::Null,
-            other => other,
-        };
         let super::Backend::Program { path, .. } = &self.inner.backend else {
             return Err(Error::exec(
                 self.call_site(method),
@@ -143,24 +138,11 @@ impl PluginSignerVerifier {
                 StderrTail::default(),
             ));
         };
-        let o = &self.inner.options;
-        let deadline = o.timeout.and_then(|t| SystemTime::now().checked_add(t));
-        let request = self.request(call, deadline).to_json();
-        let exchange = Exchange::start(Invocation {
-            program: path,
-            version: PROTOCOL_VERSION,
-            request: &request,
-            stdin: if method.takes_message() { message } else { Stdin::Null },
-            timeout: o.timeout,
-            stdout_limit: o.stdout_limit,
-            stderr: o.stderr,
-            cancel: None,
-        });
-        match exchange {
+        let request = self.request(call, self.deadline()).to_json();
+        let stdin = message.map_or(Stdin::Null, Stdin::Bytes);
+        match Exchange::start(self.invocation(path, &request, method, stdin, None)) {
             Ok(exchange) => Ok(RunningCall { exchange, sv: self.clone(), method, expect }),
-            Err(failure) => Err(self.conclude(method, Err(failure)).err().unwrap_or_else(|| {
-                Error::exec(self.call_site(method), "the plugin did not start", None, StderrTail::default())
-            })),
+            Err(failure) => Err(self.run_failed(method, failure)),
         }
     }
 
@@ -169,7 +151,7 @@ impl PluginSignerVerifier {
     /// # Errors
     /// The plugin cannot be started, or this key is served by an in-process provider.
     pub fn start_default_algorithm(&self) -> Result<RunningCall<String>> {
-        self.start(&Call::DefaultAlgorithm, Stdin::Null, |_, _, r| expect_default_algorithm(r))
+        self.start(&Call::DefaultAlgorithm, None, |_, _, r| expect_default_algorithm(r))
     }
 
     /// Starts [`PluginSignerVerifier::supported_algorithms`] (see [`RunningCall`]).
@@ -177,7 +159,7 @@ impl PluginSignerVerifier {
     /// # Errors
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_supported_algorithms(&self) -> Result<RunningCall<Vec<String>>> {
-        self.start(&Call::SupportedAlgorithms, Stdin::Null, |_, _, r| expect_supported(r))
+        self.start(&Call::SupportedAlgorithms, None, |_, _, r| expect_supported(r))
     }
 
     /// Starts [`PluginSignerVerifier::create_key`] (see [`RunningCall`]).
@@ -185,7 +167,7 @@ impl PluginSignerVerifier {
     /// # Errors
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_create_key(&self, algorithm: &str) -> Result<RunningCall<PublicKey>> {
-        self.start(&Call::CreateKey(algorithm.to_owned()), Stdin::Null, PluginSignerVerifier::expect_key)
+        self.start(&Call::CreateKey(algorithm.to_owned()), None, PluginSignerVerifier::expect_key)
     }
 
     /// Starts [`PluginSignerVerifier::public_key`] (see [`RunningCall`]).
@@ -193,7 +175,7 @@ impl PluginSignerVerifier {
     /// # Errors
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_public_key(&self) -> Result<RunningCall<PublicKey>> {
-        self.start(&Call::PublicKey, Stdin::Null, PluginSignerVerifier::expect_key)
+        self.start(&Call::PublicKey, None, PluginSignerVerifier::expect_key)
     }
 
     /// Starts [`PluginSignerVerifier::sign_message`] of bytes in memory (see [`RunningCall`]).
@@ -202,7 +184,7 @@ impl PluginSignerVerifier {
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_sign_message(&self, message: impl AsRef<[u8]> + Send + 'static) -> Result<RunningCall<Vec<u8>>> {
         let call = Call::Sign { digest: None, hash: None };
-        self.start(&call, Stdin::Bytes(Box::new(message)), |_, _, r| expect_signature(r))
+        self.start(&call, Some(Box::new(message)), |_, _, r| expect_signature(r))
     }
 
     /// Starts [`PluginSignerVerifier::sign_digest`] (see [`RunningCall`]).
@@ -211,7 +193,7 @@ impl PluginSignerVerifier {
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_sign_digest(&self, digest: &[u8], hash: HashFunc) -> Result<RunningCall<Vec<u8>>> {
         let call = Call::Sign { digest: Some(digest.to_vec()), hash: Some(hash) };
-        self.start(&call, Stdin::Bytes(Box::new([0u8; 0])), |_, _, r| expect_signature(r))
+        self.start(&call, Some(Box::new([0u8; 0])), |_, _, r| expect_signature(r))
     }
 
     /// Starts [`PluginSignerVerifier::verify_signature`] over bytes in memory (see
@@ -225,7 +207,7 @@ impl PluginSignerVerifier {
         message: impl AsRef<[u8]> + Send + 'static,
     ) -> Result<RunningCall<()>> {
         let call = Call::Verify { signature: signature.to_vec(), digest: None, hash: None };
-        self.start(&call, Stdin::Bytes(Box::new(message)), |_, _, _| Ok(()))
+        self.start(&call, Some(Box::new(message)), |_, _, _| Ok(()))
     }
 
     /// Starts [`PluginSignerVerifier::verify_digest`] (see [`RunningCall`]).
@@ -234,6 +216,6 @@ impl PluginSignerVerifier {
     /// As [`PluginSignerVerifier::start_default_algorithm`].
     pub fn start_verify_digest(&self, signature: &[u8], digest: &[u8], hash: HashFunc) -> Result<RunningCall<()>> {
         let call = Call::Verify { signature: signature.to_vec(), digest: Some(digest.to_vec()), hash: Some(hash) };
-        self.start(&call, Stdin::Bytes(Box::new([0u8; 0])), |_, _, _| Ok(()))
+        self.start(&call, Some(Box::new([0u8; 0])), |_, _, _| Ok(()))
     }
 }

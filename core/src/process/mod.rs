@@ -20,7 +20,7 @@ mod spawn;
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -202,25 +202,15 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
             return outcome;
         }
     }
-    // Taken for the run (a plugin run by the check itself does not see it), put back after.
-    let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
-    let check = interrupt.0.as_mut().and_then(Option::as_mut);
-    drive_checked(&mut exchange, cancel, check)
+    drive(&mut exchange, cancel)
 }
 
-/// Drives a started exchange to its end on this thread, as [`run`] does.
+/// Drives a started exchange to its end on this thread (the blocking engine's loop), with this
+/// thread's interrupt check, if any.
 pub(crate) fn drive(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>) -> Result<Output, RunFailure> {
-    let mut interrupt = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
-    let check = interrupt.0.as_mut().and_then(Option::as_mut);
-    drive_checked(exchange, cancel, check)
-}
-
-/// The blocking engine's loop.
-fn drive_checked(
-    exchange: &mut Exchange<'_>,
-    cancel: Option<BorrowedFd<'_>>,
-    mut interrupt: Option<&mut InterruptCheck>,
-) -> Result<Output, RunFailure> {
+    // Taken for the run (a plugin run by the check itself does not see it), put back after.
+    let mut taken = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
+    let mut interrupt = taken.0.as_mut().and_then(Option::as_mut);
     let mut last_check = Instant::now();
     loop {
         // Nothing watches a descriptor between two polls: those that reached their end close now.
@@ -293,15 +283,10 @@ pub struct CancelPipe {
 }
 
 impl CancelPipe {
-    /// A new, untriggered pipe (both ends close-on-exec).
+    /// A new, untriggered pipe (both ends close-on-exec and non-blocking).
     pub fn new() -> io::Result<Self> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: pipe2 fills the two-element array on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both fds are fresh and owned by nobody else.
-        Ok(unsafe { CancelPipe { read: OwnedFd::from_raw_fd(fds[0]), write: OwnedFd::from_raw_fd(fds[1]) } })
+        let (read, write) = spawn::pipe(libc::O_NONBLOCK)?;
+        Ok(CancelPipe { read, write })
     }
 
     /// The end to poll.

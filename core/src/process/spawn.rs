@@ -104,11 +104,11 @@ fn open_pidfd(pid: libc::pid_t) -> Option<OwnedFd> {
     }
 }
 
-/// A pipe, both ends close-on-exec: `(read, write)`.
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A pipe, both ends close-on-exec and with `flags` (`pipe2`'s): `(read, write)`.
+pub(super) fn pipe(flags: libc::c_int) -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
     // SAFETY: pipe2 fills the two-element array on success.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | flags) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: both fds are fresh and owned by nobody else.
@@ -264,10 +264,10 @@ mod fast {
         // The child's ends are moved above 0-2 first (they are there only if the host closed its
         // own stdio), so that putting one in place can never overwrite another still to move.
         let null = if !spec.stdin || spec.stderr == StderrMode::Null { Some(above_stdio(dev_null()?)?) } else { None };
-        let stdin = if spec.stdin { Some(pipe().and_then(|(r, w)| Ok((above_stdio(r)?, w)))?) } else { None };
-        let stdout = pipe().and_then(|(r, w)| Ok((r, above_stdio(w)?)))?;
+        let stdin = if spec.stdin { Some(pipe(0).and_then(|(r, w)| Ok((above_stdio(r)?, w)))?) } else { None };
+        let stdout = pipe(0).and_then(|(r, w)| Ok((r, above_stdio(w)?)))?;
         let stderr = match spec.stderr {
-            StderrMode::Capture => pipe().and_then(|(r, w)| Ok((r, above_stdio(w)?)))?.into(),
+            StderrMode::Capture => pipe(0).and_then(|(r, w)| Ok((r, above_stdio(w)?)))?.into(),
             _ => None,
         };
         let null_fd = null.as_ref().map_or(-1, AsRawFd::as_raw_fd);
