@@ -35,6 +35,7 @@ pub mod process;
 pub mod protocol;
 mod provider;
 mod public_key;
+pub mod sys;
 mod uri;
 
 pub use client::{

@@ -700,26 +700,14 @@ fn run_error(site: CallSite, error: RunError, stderr: StderrTail, o: &Options) -
             stderr,
         ),
         RunError::Spawn(e) => {
-            let hint = match e.raw_os_error() {
-                Some(libc::ENOEXEC) => {
-                    "exec format error: the file is neither a binary for this machine nor a script with a \"#!\" line"
-                }
-                Some(libc::EACCES) => {
-                    "permission denied: the program (or its interpreter) is not executable by this user"
-                }
-                Some(libc::ENOENT) => {
-                    "the program or its \"#!\" interpreter does not exist (was it removed after discovery?)"
-                }
-                Some(libc::E2BIG) => "the arguments and environment are too large for the kernel",
-                _ => "could not start the plugin program",
-            };
+            let hint = crate::sys::spawn_error_hint(&e);
             Error::exec(site, format!("{hint}: {e}"), Some(e), stderr)
         }
         RunError::Signaled { signal, core_dumped } => Error::exec(
             site,
             format!(
                 "the plugin was killed by signal {signal} ({}){}",
-                signal_name(signal),
+                crate::sys::signal_name(signal),
                 if core_dumped { ", core dumped" } else { "" }
             ),
             None,
@@ -732,21 +720,5 @@ fn run_error(site: CallSite, error: RunError, stderr: StderrTail, o: &Options) -
             Error::exec(site, format!("reading the message to send failed: {e}"), Some(e), stderr)
         }
         RunError::Io(e) => Error::exec(site, format!("talking to the plugin failed: {e}"), Some(e), stderr),
-    }
-}
-
-fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGINT => "SIGINT",
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        _ => "signal",
     }
 }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use super::{expect_default_algorithm, expect_signature, expect_supported, Call, InMemory, PluginSignerVerifier};
 use crate::error::{Error, Result, StderrTail};
-use crate::process::{self, Channel, Exchange, Outcome, Stdin, Watches};
+use crate::process::{self, Channel, Exchange, RunResult, Stdin, Watches};
 use crate::protocol::{HashFunc, Method, MethodResult};
 use crate::public_key::PublicKey;
 
@@ -114,11 +114,11 @@ impl<T> RunningCall<T> {
     /// Drives the call to its end on this thread (the blocking engine: `poll(2)`); a readable
     /// `cancel` kills the plugin and ends the call as cancelled.
     pub(crate) fn wait(mut self, cancel: Option<BorrowedFd<'_>>) -> Result<T> {
-        let outcome = process::drive(&mut self.exchange, cancel);
+        let outcome = process::wait(&mut self.exchange, cancel);
         self.conclude(outcome)
     }
 
-    fn conclude(&self, outcome: Outcome) -> Result<T> {
+    fn conclude(&self, outcome: RunResult) -> Result<T> {
         let result = self.sv.conclude(self.method, outcome)?;
         (self.expect)(&self.sv, self.method, result)
     }
