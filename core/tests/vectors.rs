@@ -167,3 +167,33 @@ fn handler_responses_reencode_byte_for_byte() {
     }
     assert!(checked >= 8, "only {checked} handler vectors");
 }
+
+/// Go's decoder accepts unknown members nested up to 10,000 levels (its scanner's limit), and
+/// so do we, without recursing that deep; one level more is refused, as by Go.
+#[test]
+fn responses_nested_as_deep_as_go_accepts() {
+    let answer = |levels: usize| {
+        // The response object is level 1, "debug"'s array level 2, ...
+        format!(
+            r#"{{"debug":{}{},"signMessage":{{"signature":"AQID"}}}}"#,
+            "[".repeat(levels - 1),
+            "]".repeat(levels - 1)
+        )
+    };
+    let small_stack = std::thread::Builder::new().stack_size(128 * 1024);
+    let (ok, refused) = small_stack
+        .spawn(move || {
+            (
+                decode_response(Method::SignMessage, answer(10_000).as_bytes()),
+                decode_response(Method::SignMessage, answer(10_001).as_bytes()),
+            )
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(ok.unwrap(), MethodResult::SignMessage { signature: vec![1, 2, 3] });
+    match refused {
+        Err(ResponseError::Invalid(e)) => assert!(e.message.contains("nested more than 10000 levels"), "{e}"),
+        other => panic!("expected the depth to be refused, got {other:?}"),
+    }
+}

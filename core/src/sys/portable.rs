@@ -97,7 +97,6 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-
 }
 
 /// Makes the poller's descriptor readable from any thread.
@@ -135,9 +134,7 @@ impl Poller {
         let shared =
             Arc::new(Shared { state: Mutex::default(), resume: Condvar::new(), notify, wake_write, wake_read });
         let for_helper = Arc::clone(&shared);
-        let helper = std::thread::Builder::new()
-            .name("sigstore-kms-poll".into())
-            .spawn(move || helper(&for_helper))?;
+        let helper = std::thread::Builder::new().name("sigstore-kms-poll".into()).spawn(move || helper(&for_helper))?;
         Ok(Poller { notified, shared, helper: Some(helper) })
     }
 
@@ -185,7 +182,8 @@ impl Poller {
             let mut s = self.shared.lock();
             (s.fds.clone(), s.timer, std::mem::take(&mut s.woken))
         };
-        let mut polled: Vec<PollFd> = fds.iter().map(|&(fd, writable, _)| PollFd { fd, writable, ready: false }).collect();
+        let mut polled: Vec<PollFd> =
+            fds.iter().map(|&(fd, writable, _)| PollFd { fd, writable, ready: false }).collect();
         let result = match unix::poll(&mut polled, Some(std::time::Duration::ZERO)) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(()),
@@ -225,7 +223,8 @@ fn helper(shared: &Shared) {
             }
             (s.fds.clone(), s.timer)
         };
-        let mut polled: Vec<PollFd> = fds.iter().map(|&(fd, writable, _)| PollFd { fd, writable, ready: false }).collect();
+        let mut polled: Vec<PollFd> =
+            fds.iter().map(|&(fd, writable, _)| PollFd { fd, writable, ready: false }).collect();
         polled.push(PollFd { fd: shared.wake_read.as_raw_fd(), writable: false, ready: false });
         let timeout = timer.map(|t| t.saturating_duration_since(Instant::now()));
         match unix::poll(&mut polled, timeout) {

@@ -161,8 +161,8 @@ fn posix_spawn(spec: &Spec<'_>) -> io::Result<Spawned> {
         check(libc::posix_spawnattr_setsigdefault(&raw mut spawning.attr, &raw const pipe_only))?;
         check(libc::posix_spawnattr_setpgroup(&raw mut spawning.attr, 0))?;
         #[allow(clippy::cast_possible_truncation)] // the flag values are small
-        let flags = (libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF)
-            as libc::c_short;
+        let flags =
+            (libc::POSIX_SPAWN_SETPGROUP | libc::POSIX_SPAWN_SETSIGMASK | libc::POSIX_SPAWN_SETSIGDEF) as libc::c_short;
         check(libc::posix_spawnattr_setflags(&raw mut spawning.attr, flags))?;
         check(libc::posix_spawn(
             &raw mut pid,

@@ -98,9 +98,8 @@ pub(super) fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> io::Result<
         .map(|f| libc::pollfd { fd: f.fd, events: if f.writable { libc::POLLOUT } else { libc::POLLIN }, revents: 0 })
         .collect();
     // Rounded up, so a timer due in 0.3 ms is not polled for in a busy loop.
-    let ms = timeout.map_or(-1, |t| {
-        i32::try_from(t.as_millis().max(u128::from(t > Duration::ZERO))).unwrap_or(i32::MAX)
-    });
+    let ms =
+        timeout.map_or(-1, |t| i32::try_from(t.as_millis().max(u128::from(t > Duration::ZERO))).unwrap_or(i32::MAX));
     let nfds = libc::nfds_t::try_from(raw.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: `raw` is a valid array of `nfds` pollfd structs.
     let rc = unsafe { libc::poll(raw.as_mut_ptr(), nfds, ms) };
