@@ -26,7 +26,7 @@
 //! # Ok(()) }
 //! ```
 
-mod client;
+pub mod client;
 pub mod discovery;
 mod error;
 mod handler;
@@ -35,20 +35,24 @@ pub mod process;
 pub mod protocol;
 mod provider;
 mod public_key;
+pub mod reactor;
 pub mod sys;
 mod uri;
 
 pub use client::{
-    get_signer_verifier, Message, Options, PluginSignerVerifier, RunningCall, DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT,
+    get_signer_verifier, option_spec, Call, Lang, LoopCall, Message, OptionKey, OptionProblem, OptionSpec, OptionValue,
+    Options, PluginSignerVerifier, Reply, Route, RunningCall, Spelling, ThreadCall, DEFAULT_STDOUT_LIMIT,
+    DEFAULT_TIMEOUT, MAX_TIMEOUT, OPTIONS,
 };
 pub use discovery::{discover, find_program, PluginInfo};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};
-pub use handler::{CallContext, HandlerError, KmsHandler};
+pub use handler::{CallContext, HandlerError, HandlerSource, KmsHandler};
 pub use plugin::{serve, serve_with};
 pub use process::StderrMode;
 pub use protocol::{HashFunc, MessageOptions, Method, UnknownHashFunc};
 pub use provider::{register_provider, registered_providers, unregister_provider, ProviderFactory};
 pub use public_key::{encode_pem, PublicKey};
+pub use reactor::{CallId, Reactor};
 pub use uri::{validate_plugin_name, KeyUri};
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.

@@ -113,7 +113,7 @@ impl std::error::Error for Error {}
 
 impl From<Error> for HandlerError {
     fn from(e: Error) -> Self {
-        HandlerError(e.0)
+        HandlerError::new(e.0)
     }
 }
 

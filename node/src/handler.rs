@@ -265,7 +265,7 @@ impl JsHandler {
             };
             match event {
                 Event::Read(read) => serve_read(read, message.as_deref_mut()),
-                Event::Done(result) => return result.map_err(HandlerError),
+                Event::Done(result) => return result.map_err(HandlerError::new),
             }
         }
     }

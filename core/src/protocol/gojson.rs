@@ -493,7 +493,7 @@ impl Parser<'_> {
             }
         }
         let token = &self.text[start..=i];
-        let decoded = serde_json::from_str::<String>(token).map_err(|e| self.serde_error(start, &e))?;
+        let decoded = serde_json::from_str::<String>(token).map_err(|e| serde_error(start, &e))?;
         self.pos = i + 1;
         Ok(decoded)
     }
@@ -505,18 +505,18 @@ impl Parser<'_> {
         while matches!(bytes.get(end), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
             end += 1;
         }
-        let number = serde_json::from_str::<serde_json::Number>(&self.text[start..end])
-            .map_err(|e| self.serde_error(start, &e))?;
+        let number =
+            serde_json::from_str::<serde_json::Number>(&self.text[start..end]).map_err(|e| serde_error(start, &e))?;
         self.pos = end;
         Ok(GoValue::Number(number))
     }
+}
 
-    /// A serde_json error about the token at `start`, placed in the whole document.
-    fn serde_error(&self, start: usize, e: &serde_json::Error) -> SyntaxError {
-        let text = e.to_string();
-        let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m).to_owned();
-        SyntaxError { message, at: start + e.column().saturating_sub(1), eof: e.is_eof() }
-    }
+/// A serde_json error about the token at `start`, placed in the whole document.
+fn serde_error(start: usize, e: &serde_json::Error) -> SyntaxError {
+    let text = e.to_string();
+    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m).to_owned();
+    SyntaxError { message, at: start + e.column().saturating_sub(1), eof: e.is_eof() }
 }
 
 impl Drop for GoValue {

@@ -33,6 +33,7 @@ pub(super) fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     owned(libc::c_int::try_from(fd).ok()?).ok()
 }
 
+#[allow(clippy::unnecessary_wraps)] // the portable implementation cannot always tell
 pub(super) fn is_main_thread() -> Option<bool> {
     // SAFETY: gettid has no preconditions. The main thread's id is the process id.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) };
@@ -147,15 +148,12 @@ impl Poller {
             #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)] // 64
             // SAFETY: a zero-timeout wait into a valid array of EVENTS entries.
             let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), EVENTS as i32, 0) };
-            let n = match usize::try_from(n) {
-                Ok(n) => n,
-                Err(_) => {
-                    let e = io::Error::last_os_error();
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(e);
+            let Ok(n) = usize::try_from(n) else {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
                 }
+                return Err(e);
             };
             for event in &events[..n] {
                 match event.u64 {

@@ -8,7 +8,7 @@
 //! | pipes | `pipe2(O_CLOEXEC)`; a streamed message grows its pipe to 1 MiB (`F_SETPIPE_SZ`) | `pipe` + `fcntl(FD_CLOEXEC)`; default pipe size |
 //! | spawn | `clone3(CLONE_VM \| CLONE_VFORK \| CLONE_CLEAR_SIGHAND \| CLONE_PIDFD)` on x86-64, else `posix_spawn` | `posix_spawn` (`std::process::Command`) |
 //! | exit of a plugin | its pidfd becomes readable | no pidfd: the child is checked every 10 ms |
-//! | [`Poller`] (the reactor's one descriptor) | an epoll instance with a timerfd and an eventfd in it | a pipe made readable by a helper thread that `poll(2)`s the registered descriptors |
+//! | `Poller` (the reactor's one descriptor) | an epoll instance with a timerfd and an eventfd in it | a pipe made readable by a helper thread that `poll(2)`s the registered descriptors |
 //! | a `SIGPIPE` our own write left pending | consumed with `sigtimedwait` | consumed with `sigwait` (known to be pending) |
 //!
 //! What both share (`unix`): `fcntl`, `poll`, `kill`/`killpg`, `waitpid`, signal masks,
@@ -38,7 +38,7 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 pub(crate) use os::{Poller, Waker};
-pub(crate) use spawn::{spawn, Spawned, Spec};
+pub(crate) use spawn::{spawn, Spec};
 pub(crate) use unix::SigpipeGuard;
 
 /// A process id.

@@ -1,7 +1,7 @@
 //! The portable implementation (any Unix; Linux with the `portable` feature): `pipe` +
 //! `fcntl`, no pipe growth, no pidfd, `sigwait`, and a [`Poller`] built on `poll(2)`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -150,6 +150,7 @@ impl Poller {
         write_byte(&self.shared.wake_write);
     }
 
+    #[allow(clippy::unnecessary_wraps)] // the same signature as the Linux poller's
     pub(crate) fn add(&self, fd: RawFd, writable: bool, token: u64) -> io::Result<()> {
         self.shared.lock().fds.push((fd, writable, token));
         self.changed();
@@ -170,6 +171,7 @@ impl Poller {
         }
     }
 
+    #[allow(clippy::unnecessary_wraps)] // the same signature as the Linux poller's
     pub(crate) fn set_timer(&self, at: Option<Instant>) -> io::Result<()> {
         self.shared.lock().timer = at;
         self.changed();
