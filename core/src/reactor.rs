@@ -181,15 +181,19 @@ impl Reactor {
     /// was in flight.
     pub fn cancel(&self, id: CallId) -> bool {
         let mut s = self.lock();
+        // Completions are dropped once the lock is released: dropping one may run the host's
+        // code (a binding's object freed), which may call into the reactor again.
         if let Some(mut driven) = s.driven.remove(&id.0) {
             let _ = driven.call.cancel();
             self.unwatch(&mut s, id.0, &mut driven);
             self.rearm(&mut s);
+            drop(s);
+            drop(driven);
             return true;
         }
         if let Some((cancel, on_done)) = s.threads.remove(&id.0) {
-            cancel.trigger();
             drop(s);
+            cancel.trigger();
             drop(on_done);
             return true;
         }
@@ -199,11 +203,13 @@ impl Reactor {
     /// Ends every call (see [`Reactor::cancel`]): for a host whose loop is going away.
     pub fn cancel_all(&self) {
         let mut s = self.lock();
-        let driven: Vec<u64> = s.driven.keys().copied().collect();
-        for id in driven {
+        let ids: Vec<u64> = s.driven.keys().copied().collect();
+        let mut ended = Vec::with_capacity(ids.len());
+        for id in ids {
             if let Some(mut d) = s.driven.remove(&id) {
                 let _ = d.call.cancel();
                 self.unwatch(&mut s, id, &mut d);
+                ended.push(d);
             }
         }
         let threads: Vec<(Arc<CancelPipe>, Completion)> = s.threads.drain().map(|(_, t)| t).collect();
@@ -213,7 +219,8 @@ impl Reactor {
         for (cancel, _) in &threads {
             cancel.trigger();
         }
-        drop((threads, ready));
+        // As in `cancel`: dropped once the lock is released.
+        drop((ended, threads, ready));
     }
 
     /// Does what is due: I/O on ready descriptors, timers, results of thread calls; then runs the

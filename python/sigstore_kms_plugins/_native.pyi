@@ -15,9 +15,12 @@ _OptionsTuple = tuple[Optional[bytes], Optional[int]]
 
 __version__: str
 BUILD_PROFILE: str
+DEFAULT_TIMEOUT: float
+DEFAULT_STDOUT_LIMIT: int
 __all__ = [
-    "AbortOnCancel",
     "BUILD_PROFILE",
+    "DEFAULT_STDOUT_LIMIT",
+    "DEFAULT_TIMEOUT",
     "MessageStream",
     "PluginInfo",
     "SignerVerifier",
@@ -25,12 +28,15 @@ __all__ = [
     "cli_main",
     "decode_request",
     "decode_response",
+    "decode_response_fields",
     "encode_error",
+    "encode_request",
     "encode_response",
     "get_signer_verifier",
     "hash_func_info",
     "list_plugins",
     "localkms_main",
+    "option_table",
     "parse_hash_func",
     "public_key_der",
     "register_provider",
@@ -88,10 +94,6 @@ class PluginInfo:
 class MessageStream:
     def read(self, size: int = -1) -> bytes: ...
 
-@final
-class AbortOnCancel:
-    def __call__(self, future: asyncio.Future[Any]) -> None: ...
-
 def get_signer_verifier(
     uri: str,
     hash_func: _HashFuncLike,
@@ -102,6 +104,7 @@ def get_signer_verifier(
     stdout_limit: Optional[int],
     stderr: str,
 ) -> SignerVerifier: ...
+def option_table() -> list[dict[str, Any]]: ...
 def list_plugins(path: Optional[_SearchPath] = None) -> list[PluginInfo]: ...
 def public_key_der(pem: Union[bytes, str]) -> tuple[bytes, str]: ...
 def register_provider(prefix: str, factory: Callable[[str], object]) -> None: ...
@@ -112,7 +115,11 @@ def hash_func_info(number: int) -> tuple[str, str, Optional[int]]: ...
 def serve(handler: object, argv: Sequence[str], stdin: Union[BinaryIO, int], stdout: Union[BinaryIO, int]) -> int: ...
 def decode_request(
     data: Union[str, bytes],
-) -> tuple[dict[str, Any], str, _ContextTuple, Optional[str], Optional[bytes], Optional[_OptionsTuple]]: ...
+) -> tuple[
+    dict[str, Any], str, _ContextTuple, Optional[str], Optional[bytes], Optional[_OptionsTuple], dict[str, Any]
+]: ...
+def encode_request(fields: dict[str, Any]) -> str: ...
+def decode_response_fields(method: str, stdout: bytes) -> dict[str, Any]: ...
 def encode_response(method: str, result: object) -> bytes: ...
 def encode_error(message: str) -> bytes: ...
 def decode_response(method: str, stdout: bytes) -> tuple[str, object]: ...

@@ -13,9 +13,9 @@
 //! a file object's `read` is kept and re-raised to the caller instead of the plugin error it
 //! causes.
 //!
-//! The messages held in memory (`bytes`, copied buffers: [`PyMessage::into_memory`]) are what an
-//! awaited call can write from the event loop itself (`crate::event_loop`): writing them
-//! never blocks. The others are read on the Tokio runtime's threads.
+//! The messages held in memory (`bytes`, copied buffers) become the core's in-memory messages
+//! ([`PyMessage::into_core`]): an awaited call writes them from the event loop itself, since
+//! writing them never blocks. The others are read on a worker thread of the core's reactor.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -132,7 +132,12 @@ impl PyMessage {
             let opened = py.detach(|| {
                 let file = File::open(&path)?;
                 if file.metadata()?.is_dir() {
-                    return Err(io::Error::from_raw_os_error(libc::EISDIR));
+                    // Reading a directory fails with the OS's own error (EISDIR), which Python
+                    // turns into IsADirectoryError, as its open() does.
+                    return Err((&file)
+                        .read(&mut [0u8; 1])
+                        .err()
+                        .unwrap_or_else(|| io::ErrorKind::IsADirectory.into()));
                 }
                 Ok(file)
             });
@@ -169,35 +174,21 @@ impl PyMessage {
         Arc::clone(&self.state)
     }
 
-    /// The message as bytes in memory (a `bytes` object read in place, or a copied buffer),
-    /// for calls driven by the event loop; anything read from a file or a Python object is given
-    /// back.
-    pub fn into_memory(self) -> Result<InMemory, PyMessage> {
+    /// The message as the core takes it: bytes in memory (a `bytes` object read in place, or a
+    /// copied buffer), which an event loop can send, or this reader, which needs a thread.
+    #[must_use]
+    pub fn into_core(self) -> sigstore_kms_plugins::Message {
         match self.source {
-            Source::Bytes(view) => Ok(InMemory::Bytes(view)),
-            Source::Owned(cursor) => Ok(InMemory::Owned(cursor)),
-            source => Err(PyMessage { source, state: self.state }),
+            Source::Bytes(view) => sigstore_kms_plugins::Message::from_bytes(view),
+            Source::Owned(cursor) => sigstore_kms_plugins::Message::from_bytes(cursor.into_inner()),
+            source => sigstore_kms_plugins::Message::from_reader(PyMessage { source, state: self.state }),
         }
     }
 }
 
-/// A message held in memory, from its current position (see [`PyMessage::into_memory`]).
-pub enum InMemory {
-    /// An immutable `bytes` object, used in place.
-    Bytes(BytesView),
-    /// A copy of a mutable buffer.
-    Owned(io::Cursor<Vec<u8>>),
-}
-
-impl AsRef<[u8]> for InMemory {
+impl AsRef<[u8]> for BytesView {
     fn as_ref(&self) -> &[u8] {
-        match self {
-            InMemory::Bytes(view) => view.as_slice().get(view.pos..).unwrap_or_default(),
-            InMemory::Owned(cursor) => {
-                let pos = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
-                cursor.get_ref().get(pos..).unwrap_or_default()
-            }
-        }
+        self.as_slice().get(self.pos..).unwrap_or_default()
     }
 }
 

@@ -230,3 +230,23 @@ def test_deadline_is_passed(echo: List[Echo]) -> None:
     remaining = seen[0].time_remaining()
     assert remaining is not None and 50 < remaining <= 60
     assert seen[1].deadline is None and seen[1].time_remaining() is None
+
+
+def test_the_cause_is_the_handlers_own_exception(api: Api) -> None:
+    """The exception travels back through the core's error (HandlerError's source), not a copy
+    and not a thread-local: the caller gets the very object the handler raised."""
+    raised: List[BaseException] = []
+
+    class Raiser(skp.Handler):
+        def default_algorithm(self, ctx: CallContext) -> str:
+            e = RuntimeError("mine")
+            raised.append(e)
+            raise e
+
+    skp.register_provider("raiser", lambda ref: Raiser())
+    try:
+        with pytest.raises(skp.PluginReturnedError, match="RuntimeError: mine") as info:
+            api("raiser://k").default_algorithm()
+        assert info.value.__cause__ is raised[-1]
+    finally:
+        skp.unregister_provider("raiser")

@@ -87,6 +87,28 @@ impl Call {
         }
     }
 
+    /// Checks the arguments as the Python and Node APIs do before they run a call: a digest
+    /// must have its hash function's length (a digest made with another hash would be signed as
+    /// if it were this one's). The Rust API, like Go's, sends what it is given (a conformance
+    /// check must be able to send a malformed digest); call this to refuse one early.
+    pub fn check(&self) -> Result<()> {
+        let (Call::SignMessage { options } | Call::VerifySignature { options, .. }) = self else { return Ok(()) };
+        let (Some(digest), Some(hash)) = (options.digest(), options.hash_func) else { return Ok(()) };
+        match hash.digest_len() {
+            Some(want) if want != digest.len() => Err(Error::InvalidOption {
+                option: "digest".into(),
+                reason: format!(
+                    "is not a {0} digest: a {0} digest is {want} bytes, got {1} bytes; give the hash function the \
+                     digest was made with",
+                    hash.go_name(),
+                    digest.len()
+                ),
+                problem: crate::client::OptionProblem::BadValue,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The request JSON for this call with `options` and `deadline`, exactly as the Go client
     /// would write it.
     pub(crate) fn request(&self, key_ref: &str, o: &Options, deadline: Option<SystemTime>) -> PluginArgs {

@@ -266,7 +266,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         python: sp(
             "hash_func",
             "a hash function name (\"sha256\", \"SHA-384\", ...), Go's crypto.Hash number (0 to 19) or a HashFunc",
-            "\"sha256\"",
+            "'sha256'",
         ),
         node: sp(
             "hashFunc",
@@ -323,13 +323,13 @@ pub const OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         key: OptionKey::SearchPath,
         meaning: "the directories searched for sigstore-kms-NAME instead of $PATH",
-        rust: sp("search_path", "a PATH-style string (dir1:dir2)", "$PATH"),
+        rust: sp("search_path", "a PATH-style string (dir1:dir2)", "none ($PATH)"),
         python: sp(
             "path",
-            "a PATH-style str (\"dir1:dir2\"), a path-like object, or a list of directories",
-            "None ($PATH)",
+            "a PATH-style str (\"dir1:dir2\"), a path-like object, a list of directories, or None for $PATH",
+            "None",
         ),
-        node: sp("path", "a PATH-style string ('dir1:dir2')", "undefined ($PATH)"),
+        node: sp("path", "a PATH-style string ('dir1:dir2'), or undefined for $PATH", "undefined"),
         cli: None,
     },
     OptionSpec {
@@ -338,7 +338,7 @@ pub const OPTIONS: &[OptionSpec] = &[
             "where a plugin's stderr goes: passed through (as Go does), captured (its end attached to errors), or \
                   discarded",
         rust: sp("stderr", "StderrMode::Inherit, Capture or Null", "StderrMode::Inherit"),
-        python: sp("stderr", "\"inherit\", \"capture\" or \"null\"", "\"inherit\""),
+        python: sp("stderr", "\"inherit\", \"capture\" or \"null\"", "'inherit'"),
         node: sp("stderr", "'inherit', 'capture' or 'ignore'", "'inherit'"),
         cli: None,
     },
