@@ -20,7 +20,7 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 .PHONY: test
 # In the full run the Python and Node hosts must take part in the interop checks, never be skipped.
 test: export INTEROP_REQUIRE := python,node
-test: setup lint test-rust test-go test-python test-node test-interop ## Run every test (what CI runs)
+test: setup lint test-rust test-rust-portable test-go test-python test-node test-interop ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -42,6 +42,10 @@ lint: ## rustfmt, clippy (pedantic, warnings are errors), rustdoc (missing docs 
 .PHONY: test-rust
 test-rust: ## Rust unit, integration, property and doc tests
 	cargo test --workspace
+
+.PHONY: test-rust-portable
+test-rust-portable: ## The Rust suite again on the core's portable system-call path (poll, posix_spawn, no pidfd)
+	cargo test --workspace --features sigstore-kms-plugins/portable
 
 .PHONY: test-go
 test-go: ## Go harness: vet, and check tests/vectors still match the Go reference byte for byte

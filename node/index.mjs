@@ -15,6 +15,7 @@ export const {
   bundledPluginDir,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_STDOUT_LIMIT,
+  options,
   version,
 } = cjs;
 

@@ -260,6 +260,22 @@ impl Error {
         }
     }
 
+    /// The error of a provider factory that failed for `uri` (what `get_signer_verifier` returns
+    /// when a registered provider's factory fails, for bindings whose providers are made by
+    /// the binding itself).
+    #[must_use]
+    pub fn provider_factory_failed(uri: &str, error: crate::HandlerError) -> Self {
+        let plugin = uri.split_once("://").map_or(uri, |(name, _)| name);
+        let site = CallSite { plugin: format!("{plugin}://"), path: None, method: Method::DefaultAlgorithm };
+        let (message, source) = error.into_parts();
+        let message = format!("provider factory failed: {message}");
+        let error = match source {
+            Some(source) => crate::HandlerError::with_source(message, source),
+            None => crate::HandlerError::new(message),
+        };
+        Error::handler_failed(site, error)
+    }
+
     /// The source an in-process provider's handler gave for its error, if any.
     #[must_use]
     pub fn handler_source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {

@@ -42,7 +42,7 @@ mod uri;
 pub use client::{
     get_signer_verifier, option_spec, Call, Lang, LoopCall, Message, OptionKey, OptionProblem, OptionSpec, OptionValue,
     Options, PluginSignerVerifier, Reply, Route, RunningCall, Spelling, ThreadCall, DEFAULT_STDOUT_LIMIT,
-    DEFAULT_TIMEOUT, MAX_TIMEOUT, OPTIONS,
+    DEFAULT_TIMEOUT, MAX_SAFE_INTEGER, MAX_TIMEOUT, OPTIONS,
 };
 pub use discovery::{discover, find_program, PluginInfo};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::error::{CallSite, Error, Result, StderrTail};
-use crate::handler::{HandlerError, KmsHandler};
+use crate::handler::KmsHandler;
 use crate::process::{Invocation, Stdin};
 use crate::protocol::{HashFunc, Method, PROTOCOL_VERSION};
 use crate::public_key::PublicKey;
@@ -89,16 +89,7 @@ pub fn get_signer_verifier(uri: &str, options: Options) -> Result<PluginSignerVe
     let parsed = KeyUri::parse(uri)?;
     let backend = if let Some((prefix, factory)) = crate::provider::lookup(uri) {
         let key_ref = &uri[prefix.len()..];
-        let site = CallSite { plugin: prefix.clone(), path: None, method: Method::DefaultAlgorithm };
-        let handler = factory(key_ref).map_err(|e| {
-            let (message, source) = e.into_parts();
-            let message = format!("provider factory failed: {message}");
-            let e = match source {
-                Some(source) => HandlerError::with_source(message, source),
-                None => HandlerError::new(message),
-            };
-            Error::handler_failed(site, e)
-        })?;
+        let handler = factory(key_ref).map_err(|e| Error::provider_factory_failed(uri, e))?;
         Backend::Provider { prefix, handler }
     } else {
         let program = parsed.program_name();
