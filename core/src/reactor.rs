@@ -163,6 +163,9 @@ impl Reactor {
                 let waker = self.poller.waker();
                 pool::run(Box::new(move || {
                     let result = call.run(Some(cancel.watch()));
+                    // Closed before the result is seen: once a call completes, nothing of it
+                    // is left open.
+                    drop(cancel);
                     deliver(&finished, &waker, id, result);
                 }));
             }
