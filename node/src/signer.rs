@@ -142,6 +142,20 @@ impl NativeSignerVerifier {
         Ok(call)
     }
 
+    /// Runs `call` on the file at `path` (opened now: a missing file rejects as `fs` would).
+    fn run_file<'e, V: ToNapiValue + 'static>(
+        &self,
+        env: &'e Env,
+        call: Call,
+        path: &str,
+        convert: fn(Reply) -> V,
+    ) -> napi::Result<PromiseRaw<'e, V>> {
+        match message::from_path(env, path) {
+            Ok(m) => self.run(env, call, m, convert),
+            Err(e) => reactor::rejected(env, e),
+        }
+    }
+
     fn sink_message(env: &Env, sink: &MessageSink) -> napi::Result<Message> {
         sink.take_message(env)?.ok_or_else(|| {
             error::invalid_arg(env, "ERR_INVALID_ARG_VALUE", "this MessageSink was already given to a call")
@@ -211,10 +225,7 @@ impl NativeSignerVerifier {
     /// Signs the file at `path`, streamed from disk.
     #[napi(ts_return_type = "Promise<Buffer>")]
     pub fn sign_file<'e>(&self, env: &'e Env, path: String) -> napi::Result<PromiseRaw<'e, Option<Buffer>>> {
-        match message::from_path(env, &path) {
-            Ok(m) => self.run(env, Call::sign_message(), m, signature_of),
-            Err(e) => reactor::rejected(env, e),
-        }
+        self.run_file(env, Call::sign_message(), &path, signature_of)
     }
 
     /// Signs what JavaScript pushes into `sink`.
@@ -258,10 +269,7 @@ impl NativeSignerVerifier {
         signature: Uint8Array,
         path: String,
     ) -> napi::Result<PromiseRaw<'e, ()>> {
-        match message::from_path(env, &path) {
-            Ok(m) => self.run(env, Call::verify_signature(signature.to_vec()), m, nothing),
-            Err(e) => reactor::rejected(env, e),
-        }
+        self.run_file(env, Call::verify_signature(signature.to_vec()), &path, nothing)
     }
 
     /// Verifies `signature` over what JavaScript pushes into `sink`.

@@ -156,19 +156,18 @@ impl PluginSignerVerifier {
     }
 }
 
-impl LoopCall {
+impl Route {
     /// The call to run.
     #[must_use]
     pub fn call(&self) -> &Call {
-        &self.call
+        match self {
+            Route::EventLoop(c) => &c.call,
+            Route::Thread(t) => &t.call,
+        }
     }
+}
 
-    /// Which plugin and method the call is for, as errors name it.
-    #[must_use]
-    pub fn call_site(&self) -> CallSite {
-        self.sv.call_site(self.call.method())
-    }
-
+impl LoopCall {
     /// Spawns the plugin (writing as much of the message as its pipe takes at once) and returns
     /// the call to drive.
     ///
@@ -193,12 +192,6 @@ impl LoopCall {
 }
 
 impl ThreadCall {
-    /// The call to run.
-    #[must_use]
-    pub fn call(&self) -> &Call {
-        &self.call
-    }
-
     /// Which plugin (or provider) and method the call is for, as errors name it.
     #[must_use]
     pub fn call_site(&self) -> CallSite {

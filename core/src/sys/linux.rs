@@ -190,13 +190,11 @@ pub(super) use fast::{fast_spawn, FastSpawnError};
 
 #[cfg(target_arch = "x86_64")]
 mod fast {
-    use std::ffi::CString;
     use std::io;
     use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-    use std::os::unix::ffi::OsStrExt;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use crate::sys::spawn::{c_string, environment, ChildPipes, Spawned, Spec};
+    use crate::sys::spawn::{environment, Argv, ChildPipes, Spawned, Spec};
 
     /// Set once the kernel refused `clone3` with our flags: then never tried again.
     static DISABLED: AtomicBool = AtomicBool::new(false);
@@ -299,15 +297,11 @@ mod fast {
         if DISABLED.load(Ordering::Relaxed) {
             return Err(FastSpawnError::Unsupported);
         }
-        let path = c_string(spec.program.as_os_str().as_bytes())?;
-        let argv0 = c_string(spec.program.file_name().unwrap_or(spec.program.as_os_str()).as_bytes())?;
-        let rest: [CString; 2] = [c_string(spec.args[0])?, c_string(spec.args[1])?];
-        let argv: [*const libc::c_char; 4] = [argv0.as_ptr(), rest[0].as_ptr(), rest[1].as_ptr(), std::ptr::null()];
-
+        let argv = Argv::new(spec)?;
         let pipes = ChildPipes::new(spec)?;
         let fds = pipes.targets(spec);
         let envp = environment();
-        let mut child = ChildArgs { path: path.as_ptr(), argv: argv.as_ptr(), envp, fds, error: 0 };
+        let mut child = ChildArgs { path: argv.path.as_ptr(), argv: argv.argv(), envp, fds, error: 0 };
         let top = match stack_top() {
             Ok(top) => top,
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return Err(FastSpawnError::Unsupported),

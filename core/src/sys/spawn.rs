@@ -59,8 +59,35 @@ pub(crate) fn spawn(spec: &Spec<'_>) -> io::Result<Spawned> {
     posix_spawn(spec)
 }
 
-pub(crate) fn c_string(bytes: &[u8]) -> io::Result<CString> {
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "an argument contains a NUL byte"))
+}
+
+/// The program's path and `argv` (`argv[0]` the bare program name), NUL-terminated, as exec
+/// takes them; the pointers stay valid as long as this lives.
+pub(crate) struct Argv {
+    pub path: CString,
+    /// Owns what `pointers` point to.
+    _args: [CString; 3],
+    pointers: [*const libc::c_char; 4],
+}
+
+impl Argv {
+    pub(crate) fn new(spec: &Spec<'_>) -> io::Result<Self> {
+        let path = c_string(spec.program.as_os_str().as_bytes())?;
+        let args = [
+            c_string(spec.program.file_name().unwrap_or(spec.program.as_os_str()).as_bytes())?,
+            c_string(spec.args[0])?,
+            c_string(spec.args[1])?,
+        ];
+        let pointers = [args[0].as_ptr(), args[1].as_ptr(), args[2].as_ptr(), std::ptr::null()];
+        Ok(Argv { path, _args: args, pointers })
+    }
+
+    /// The NULL-terminated argument vector.
+    pub(crate) fn argv(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
 }
 
 /// The pipes of a child, with the child's ends above 0-2 (they are there only if the host
@@ -131,10 +158,7 @@ pub(crate) fn environment() -> *const *const libc::c_char {
 /// default (Rust and Node hosts ignore it, and exec keeps ignored signals ignored), the pipes
 /// on 0, 1, 2.
 fn posix_spawn(spec: &Spec<'_>) -> io::Result<Spawned> {
-    let path = c_string(spec.program.as_os_str().as_bytes())?;
-    let argv0 = c_string(spec.program.file_name().unwrap_or(spec.program.as_os_str()).as_bytes())?;
-    let rest: [CString; 2] = [c_string(spec.args[0])?, c_string(spec.args[1])?];
-    let argv: [*const libc::c_char; 4] = [argv0.as_ptr(), rest[0].as_ptr(), rest[1].as_ptr(), std::ptr::null()];
+    let argv = Argv::new(spec)?;
     let pipes = ChildPipes::new(spec)?;
     let targets = pipes.targets(spec);
     let check = |rc: libc::c_int| if rc == 0 { Ok(()) } else { Err(io::Error::from_raw_os_error(rc)) };
@@ -166,10 +190,10 @@ fn posix_spawn(spec: &Spec<'_>) -> io::Result<Spawned> {
         check(libc::posix_spawnattr_setflags(&raw mut spawning.attr, flags))?;
         check(libc::posix_spawn(
             &raw mut pid,
-            path.as_ptr(),
+            argv.path.as_ptr(),
             &raw const spawning.actions,
             &raw const spawning.attr,
-            argv.as_ptr().cast::<*mut libc::c_char>(),
+            argv.argv().cast::<*mut libc::c_char>(),
             environment().cast::<*mut libc::c_char>(),
         ))?;
     }
