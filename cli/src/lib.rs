@@ -11,6 +11,8 @@
 //! sigstore-kms sign         --key URI [--hash sha256] [--digest] FILE|-
 //! sigstore-kms verify      (--key URI | --public-key PEM) --signature SIGFILE [--hash sha256] [--digest] FILE|-
 //! sigstore-kms check        --key URI
+//! sigstore-kms pkcs11 list-tokens [--module-path LIB] [--json]
+//! sigstore-kms pkcs11 list-keys   --token LABEL [--module-path LIB] [--pin-source FILE] [--json]
 //! ```
 //!
 //! Global `--timeout SECONDS` (default 300, 0 for none). Errors go to stderr as `error: ...`;
@@ -35,6 +37,7 @@ use sigstore_kms_localkms::{HashChoice, Input};
 use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier};
 
 mod check;
+mod pkcs11;
 
 /// Files at least this large get a progress bar (when stderr is a terminal).
 pub const PROGRESS_THRESHOLD: u64 = 64 * 1024 * 1024;
@@ -123,6 +126,11 @@ enum Command {
         /// The key URI, NAME://REF (the key is created if the plugin needs to).
         #[arg(long, value_name = "URI")]
         key: String,
+    },
+    /// PKCS#11 tokens and their keys' URIs (for pkcs11: keys, like `cosign pkcs11-tool`).
+    Pkcs11 {
+        #[command(subcommand)]
+        command: pkcs11::Command,
     },
 }
 
@@ -227,6 +235,7 @@ fn execute(cli: Cli) -> CmdResult {
             out("Verified OK\n")
         }
         Command::Check { key } => check::run(&key, timeout),
+        Command::Pkcs11 { command } => pkcs11::run(command),
     }
 }
 
