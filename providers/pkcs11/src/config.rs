@@ -10,6 +10,9 @@ use crate::uri::Pkcs11Uri;
 pub const ENV_MODULE: &str = "SIGSTORE_KMS_PKCS11_MODULE";
 /// The user PIN when the key URI has neither `pin-value` nor `pin-source`.
 pub const ENV_PIN: &str = "SIGSTORE_KMS_PKCS11_PIN";
+/// `0` lets the calls of this machine use a module at the same time (by default they take
+/// turns: see [`crate::token::module_lock`]).
+pub const ENV_SERIALIZE: &str = "SIGSTORE_KMS_PKCS11_SERIALIZE";
 /// cosign's variable for the module, read after [`ENV_MODULE`].
 pub const COSIGN_ENV_MODULE: &str = "COSIGN_PKCS11_MODULE_PATH";
 /// cosign's variable for the PIN, read after [`ENV_PIN`].
@@ -35,12 +38,20 @@ pub const KNOWN_MODULES: [&str; 14] = [
 ];
 
 /// The environment the plugin reads, captured once (tests give their own).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Environment {
     /// [`ENV_MODULE`], else [`COSIGN_ENV_MODULE`], and which of the two it was.
     pub module: Option<(PathBuf, &'static str)>,
     /// [`ENV_PIN`], else [`COSIGN_ENV_PIN`], and which of the two it was.
     pub pin: Option<(Secret, &'static str)>,
+    /// Whether calls take turns on a module ([`ENV_SERIALIZE`] is not `0`).
+    pub serialize: bool,
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Environment { module: None, pin: None, serialize: true }
+    }
 }
 
 impl Environment {
@@ -53,6 +64,7 @@ impl Environment {
             pin: var(ENV_PIN)
                 .or_else(|| var(COSIGN_ENV_PIN))
                 .map(|(v, n)| (Secret::new(v.to_string_lossy().into_owned()), n)),
+            serialize: std::env::var_os(ENV_SERIALIZE).is_none_or(|v| v != "0"),
         }
     }
 }
@@ -173,7 +185,7 @@ mod tests {
         let dir = std::env::temp_dir();
         let file = dir.join(format!("sigstore-kms-pkcs11-test-module-{}.so", std::process::id()));
         std::fs::write(&file, b"not really a module").unwrap();
-        let env = Environment { module: Some((file.clone(), ENV_MODULE)), pin: None };
+        let env = Environment { module: Some((file.clone(), ENV_MODULE)), ..Environment::default() };
         assert_eq!(module_path(&uri("token=t"), &env).unwrap(), file);
         let with = uri(&format!("token=t?module-path={}", file.display()));
         assert_eq!(module_path(&with, &Environment::default()).unwrap(), file);
@@ -192,7 +204,7 @@ mod tests {
 
     #[test]
     fn the_pin_comes_from_the_uri_a_file_or_the_environment() {
-        let env = Environment { module: None, pin: Some((Secret::new("from-env"), ENV_PIN)) };
+        let env = Environment { pin: Some((Secret::new("from-env"), ENV_PIN)), ..Environment::default() };
         let p = pin(&uri("token=t?pin-value=1234"), &env).unwrap().unwrap();
         assert_eq!((p.secret.expose(), p.source.as_str()), ("1234", "pin-value in the key URI"));
         let p = pin(&uri("token=t"), &env).unwrap().unwrap();

@@ -48,6 +48,12 @@
 //!
 //! * The module: `module-path`, else `SIGSTORE_KMS_PKCS11_MODULE`, else cosign's
 //!   `COSIGN_PKCS11_MODULE_PATH`.
+//! * `SIGSTORE_KMS_PKCS11_SERIALIZE=0`: let the calls on this machine use a module at the
+//!   same time. By default they take turns (an `flock` on a file in the temporary directory,
+//!   per module and `SOFTHSM2_CONF`): SoftHSM2's file store is not safe for concurrent
+//!   processes (one's login rewrites the token file while another reads it, which then finds
+//!   no token or fails; `pkcs11-tool` fails the same way), and USB tokens serve one
+//!   application at a time. A network HSM that handles concurrent clients can do without.
 //! * The user PIN: `pin-value`, else `pin-source`, else `SIGSTORE_KMS_PKCS11_PIN`, else
 //!   cosign's `COSIGN_PKCS11_PIN`. A token with a protected authentication path (a PIN pad)
 //!   needs none. Without a PIN only public objects are visible: `publicKey` and local
@@ -189,6 +195,7 @@ impl Pkcs11Kms {
     fn call<T>(&self, ctx: &CallContext, f: impl FnOnce(&Target) -> Result<T, Error>) -> Result<T, HandlerError> {
         check_deadline(ctx)?;
         let target = self.target(ctx)?;
+        let _turn = if self.env.serialize { token::module_lock(&target.module) } else { None };
         f(&target).map_err(|e| {
             let message = match &target.pin {
                 Some(p) if p.secret.expose().len() >= MIN_SCRUBBED_PIN => p.secret.scrub(e.message()),
@@ -392,6 +399,7 @@ pub struct KeySummary {
 
 /// The tokens of the module at `module`.
 pub fn list_tokens(module: &Path) -> Result<Vec<TokenSummary>, Error> {
+    let _turn = token::module_lock(module);
     let m = Module::open(module)?;
     let tokens = m.tokens()?;
     Ok(tokens
@@ -430,6 +438,7 @@ fn token_uri(all: &[token::TokenEntry], t: &token::TokenEntry, module: &Path) ->
 /// list), in the module at `module`. With a PIN, private keys are listed (with their public
 /// objects); without, public key objects only.
 pub fn list_keys(selector: &Pkcs11Uri, module: &Path, pin: Option<&Pin>) -> Result<(String, Vec<KeySummary>), Error> {
+    let _turn = token::module_lock(module);
     let m = Module::open(module)?;
     let all = m.tokens()?;
     let t = m.select_token(selector)?;

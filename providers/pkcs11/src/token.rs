@@ -830,20 +830,41 @@ pub fn generate(session: &Session, token: &TokenEntry, uri: &Pkcs11Uri, kind: Ke
 /// when the lock file cannot be opened (the check for an existing key still runs).
 #[must_use]
 pub fn create_lock(module: &Module, token: &TokenEntry, uri: &Pkcs11Uri) -> Option<File> {
+    lock_file(
+        "create",
+        &[
+            module.key.as_os_str().as_encoded_bytes(),
+            token.info.serial_number().as_bytes(),
+            token.info.label().as_bytes(),
+            uri.object.as_deref().unwrap_or_default(),
+            uri.id.as_deref().unwrap_or_default(),
+        ],
+    )
+}
+
+/// An exclusive lock on using the module at `path` (per SoftHSM configuration), held until
+/// the file is dropped. SoftHSM2's file store is not safe for concurrent processes (a login
+/// rewrites the token file, and a process reading it meanwhile finds no token, a token
+/// without a PIN, or fails with CKR_GENERAL_ERROR: `pkcs11-tool` fails the same way), and
+/// USB tokens serve one application at a time: the calls of this machine take turns. Best
+/// effort: `None` when the lock file cannot be opened.
+#[must_use]
+pub fn module_lock(path: &Path) -> Option<File> {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let conf = std::env::var_os("SOFTHSM2_CONF").unwrap_or_default();
+    lock_file("module", &[key.as_os_str().as_encoded_bytes(), conf.as_encoded_bytes()])
+}
+
+/// Opens `$TMPDIR/sigstore-kms-pkcs11-KIND-HASH.lock` (HASH of `parts`) and takes an exclusive
+/// `flock` on it, waiting for it. The kernel releases it when the process ends, however it ends.
+fn lock_file(kind: &str, parts: &[&[u8]]) -> Option<File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut h = sha2::Sha256::new();
-    for part in [
-        module.key.as_os_str().as_encoded_bytes(),
-        token.info.serial_number().as_bytes(),
-        token.info.label().as_bytes(),
-        uri.object.as_deref().unwrap_or_default(),
-        uri.id.as_deref().unwrap_or_default(),
-    ] {
+    for part in parts {
         h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
         h.update(part);
     }
-    let name = format!("sigstore-kms-pkcs11-{}.lock", &hex(&h.finalize())[..32]);
-    let path = std::env::temp_dir().join(name);
+    let path = std::env::temp_dir().join(format!("sigstore-kms-pkcs11-{kind}-{}.lock", &hex(&h.finalize())[..32]));
     let nofollow = rustix::fs::OFlags::NOFOLLOW.bits();
     let open = |write: bool| {
         std::fs::OpenOptions::new()
