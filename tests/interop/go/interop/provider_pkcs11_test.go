@@ -536,12 +536,34 @@ func TestProviderPKCS11Check(t *testing.T) {
 			t.Fatalf("generate-key --algorithm %s: %s", alg, redactPINs(out))
 		}
 	}
-	keys := []string{h.uri("fresh"), h.plugin("fresh-plugin-form"), h.uri("check-ecdsa-p384"), h.uri("check-ecdsa-p521"), h.uri("check-rsa-2048")}
-	for _, key := range keys {
+	// Our CLI started as sigstore-kms-pkcs11 is the plugin too.
+	linked := plugin{name: "pkcs11-via-cli", scheme: "pkcs11", dirs: []string{filepath.Join(dir, "linkbin"), e.ourBin}, ours: true}
+	target, err := filepath.EvalSymlinks(filepath.Join(e.ourBin, "sigstore-kms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(linked.dirs[0], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(linked.dirs[0], "sigstore-kms-pkcs11")); err != nil {
+		t.Fatal(err)
+	}
+	keys := []struct {
+		key string
+		p   plugin
+	}{
+		{h.uri("fresh"), p}, {h.plugin("fresh-plugin-form"), p}, {h.uri("check-ecdsa-p384"), p},
+		{h.uri("check-ecdsa-p521"), p}, {h.uri("check-rsa-2048"), p}, {h.uri("via-cli"), linked},
+	}
+	for _, k := range keys {
+		key := k.key
 		name := strings.SplitN(strings.SplitN(key, "object=", 2)[1], "?", 2)[0]
 		t.Run(name, func(t *testing.T) {
 			report.track(t, "sigstore-kms check", "pkcs11 "+name)
-			out, ok := ours(t, dir, p, "check", "--key", key)
+			out, ok := ours(t, dir, k.p, "check", "--key", key)
+			if k.p.name == "pkcs11-via-cli" && !strings.Contains(out, "linkbin/sigstore-kms-pkcs11") {
+				t.Errorf("check did not run the CLI as the plugin:\n%s", out)
+			}
 			noPIN(t, "sigstore-kms check", out)
 			if !ok || strings.Contains(out, "FAIL") || !strings.Contains(out, "0 failed") {
 				t.Errorf("sigstore-kms check --key %s:\n%s", name, out)
