@@ -652,8 +652,9 @@ func TestProviderPKCS11RustUnitTests(t *testing.T) {
 	if module == "" {
 		t.Fatal("SIGSTORE_KMS_PKCS11_TEST_MODULE is not set: run through tests/providers/run.sh (setup/pkcs11.sh sets it)")
 	}
-	// --workspace, as `make test-rust` builds it: the same features, so the test binary is reused.
-	cmd := exec.Command("cargo", "test", "--offline", "--workspace", "--lib", "--", "softhsm_end_to_end", "--nocapture")
+	// Only this crate's lib test: its dependencies are built already; a --workspace run would
+	// rebuild every crate's lib test that `make test-rust` did not leave fresh (minutes).
+	cmd := exec.Command("cargo", "test", "--offline", "-p", "sigstore-kms-pkcs11", "--lib", "--", "softhsm_end_to_end", "--nocapture")
 	cmd.Dir = e.repo
 	cmd.Env = append(os.Environ(), "SIGSTORE_KMS_PKCS11_TEST_MODULE="+module)
 	if os.Getenv("CARGO_TARGET_DIR") == "" {
@@ -663,7 +664,7 @@ func TestProviderPKCS11RustUnitTests(t *testing.T) {
 	text := string(out)
 	noPIN(t, "cargo test -p sigstore-kms-pkcs11", text)
 	if err != nil || !strings.Contains(text, "test tests::softhsm_end_to_end ... ok") || strings.Contains(text, "skipped:") {
-		t.Errorf("cargo test --workspace --lib -- softhsm_end_to_end: %v\n%s", err, tail(text, 6000))
+		t.Errorf("cargo test -p sigstore-kms-pkcs11 --lib -- softhsm_end_to_end: %v\n%s", err, tail(text, 6000))
 	}
 }
 
