@@ -77,7 +77,8 @@
 //!   as `CKA_LABEL` and its `id` as `CKA_ID` (16 random bytes when the URI has no `id`): the
 //!   private key sensitive, not extractable, `CKA_SIGN`; the public key a public token object
 //!   with `CKA_VERIFY`. Concurrent `createKey` calls for one key on one machine are serialized
-//!   by a lock file in the temporary directory, so only one generates it.
+//!   (by the module's turn-taking, or with `SIGSTORE_KMS_PKCS11_SERIALIZE=0` by a lock file
+//!   per key in the temporary directory), so only one generates it.
 //! * `publicKey`: the public key object's `CKA_EC_POINT` and `CKA_EC_PARAMS` (or RSA modulus
 //!   and exponent) as a SubjectPublicKeyInfo PEM; without a public object, the private key's
 //!   `CKA_PUBLIC_KEY_INFO` or RSA modulus and exponent.
@@ -262,7 +263,8 @@ impl KmsHandler for Pkcs11Kms {
             let token = module.select_token(&t.uri)?;
             let opened = module.session(&token, true, t.pin.as_ref(), Login::Required)?;
             let session = &opened.session;
-            let _lock = token::create_lock(&module, &token, &t.uri);
+            // Taking turns on the module (the default) already keeps two createKey calls apart.
+            let _lock = if self.env.serialize { None } else { token::create_lock(&module, &token, &t.uri) };
             let existing = token::find(session, ObjectClass::PRIVATE_KEY, &t.uri)?;
             let key = match existing.len() {
                 0 => {
