@@ -299,7 +299,7 @@ impl Error {
     #[must_use]
     pub fn unencodable_key_uri(shown: &str) -> Self {
         Error::InvalidKeyUri {
-            uri: escape_text(shown, 200),
+            uri: escape_text(&crate::uri::redact_key_uri(shown), 200),
             reason: "it holds a lone surrogate (an unpaired UTF-16 code unit), which is not text and cannot be \
                      passed to a plugin; fix how the URI string was built"
                 .into(),

@@ -79,6 +79,16 @@ impl HandlerError {
     }
 }
 
+/// Builds a [`HandlerError`] from its message: the tuple-struct constructor of earlier versions
+/// (`HandlerError(text)`, `.map_err(HandlerError)`), kept so that handlers written for them
+/// still compile. Prefer [`HandlerError::new`] or `.into()`; read the text with
+/// [`HandlerError::message`].
+#[allow(non_snake_case)]
+#[must_use]
+pub fn HandlerError(message: String) -> HandlerError {
+    HandlerError::new(message)
+}
+
 impl fmt::Display for HandlerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
