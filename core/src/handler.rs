@@ -42,7 +42,7 @@ impl CallContext {
     }
 }
 
-/// The error behind a [`HandlerError`]: anything a handler wants its caller to get back.
+/// The error behind a [`HandlerError`](struct@HandlerError): anything a handler wants its caller to get back.
 pub type HandlerSource = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// An error a handler reports. Its message travels to the host as `errorMessage`; its source
@@ -79,7 +79,7 @@ impl HandlerError {
     }
 }
 
-/// Builds a [`HandlerError`] from its message: the tuple-struct constructor of earlier versions
+/// Builds a [`HandlerError`](struct@HandlerError) from its message: the tuple-struct constructor of earlier versions
 /// (`HandlerError(text)`, `.map_err(HandlerError)`), kept so that handlers written for them
 /// still compile. Prefer [`HandlerError::new`] or `.into()`; read the text with
 /// [`HandlerError::message`].

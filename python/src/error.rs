@@ -8,7 +8,7 @@
 //!   An invalid option or argument ([`ErrorKind::InvalidOption`]) is Python's own `TypeError` or
 //!   `ValueError`, as for any bad argument.
 //! * Python → Rust: [`handler_error`] turns an exception raised by a Python handler into the
-//!   [`HandlerError`] that becomes the plugin's `errorMessage`, with the exception itself as its
+//!   [`HandlerError`](struct@HandlerError) that becomes the plugin's `errorMessage`, with the exception itself as its
 //!   source ([`PyException`]): the caller gets it back through the core's error, not through a
 //!   side channel.
 
@@ -136,7 +136,7 @@ fn type_name(py: Python<'_>, err: &PyErr) -> String {
     err.get_type(py).name().map_or_else(|_| "Exception".to_owned(), |n| n.to_string())
 }
 
-/// A Python exception as the source of a [`HandlerError`].
+/// A Python exception as the source of a [`HandlerError`](struct@HandlerError).
 #[derive(Debug)]
 pub struct PyException(pub PyErr);
 
