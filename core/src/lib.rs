@@ -12,7 +12,31 @@
 //!   streaming of large messages, and errors that say which plugin, which method, and what;
 //! * **discovery**: [`discover`] lists plugins like `kubectl plugin list`;
 //! * the **wire format** in [`protocol`], shared with the plugin-author side;
-//! * **in-process providers** ([`register_provider`]), consulted before `PATH`.
+//! * **in-process providers** ([`register_provider`]), consulted before `PATH`, or given
+//!   directly ([`PluginSignerVerifier::with_handler`]);
+//! * for **bindings and event loops**: typed calls ([`Call`], [`Reply`]), the one routing
+//!   decision ([`PluginSignerVerifier::route`]: an event loop or a thread), the [`Reactor`]
+//!   (many calls behind one descriptor), the option vocabulary ([`OPTIONS`], [`Options::set`]),
+//!   and [`sys`], where every system call is.
+//!
+//! # Vocabulary
+//!
+//! One word per meaning, in the core and in both bindings:
+//!
+//! | word | means | type |
+//! |---|---|---|
+//! | call | one method invocation with its arguments | [`Call`] |
+//! | reply | a call's successful, typed result | [`Reply`] |
+//! | message | what `signMessage`/`verifySignature` send on stdin | [`Message`] |
+//! | route | how a call runs: on an event loop or on a thread | [`Route`] |
+//! | run | one plugin process, from spawn to reap | [`process::run`], [`process::RunResult`] |
+//! | exchange | a run as a state machine that a driver feeds readiness | [`process::Exchange`] |
+//! | reactor | many running calls behind one descriptor, for a host's loop | [`Reactor`] |
+//! | completion | the callback a reactor calls with a call's result | [`reactor::Completion`] |
+//! | dispatch | the reactor doing what is due (and the one handler dispatcher, on the plugin side) | [`Reactor::dispatch`] |
+//! | settle | a binding setting a future or promise from a completion | (in the bindings) |
+//! | handler | a KMS backend's six methods | [`KmsHandler`] |
+//! | option | a setting of a signer-verifier, in every language's spelling | [`Options`], [`OPTIONS`] |
 //!
 //! ```no_run
 //! use sigstore_kms_plugins::{get_signer_verifier, Options};

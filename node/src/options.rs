@@ -2,7 +2,7 @@
 //! ([`Options::set`] with [`Lang::Node`]); this file only says what kind of JavaScript value
 //! each property is.
 
-use napi::bindgen_prelude::{JsObjectValue, Object, Unknown, Utf16String};
+use napi::bindgen_prelude::{JsObjectValue, JsValue, Object, Unknown, Utf16String};
 use napi::{Env, ValueType};
 use napi_derive::napi;
 use sigstore_kms_plugins::{
@@ -31,9 +31,36 @@ pub fn value(value: &Unknown<'_>) -> napi::Result<OptionValue> {
             let units = unsafe { value.cast::<Utf16String>() }?;
             String::from_utf16(&units).map_or(OptionValue::BadText, OptionValue::Text)
         }
-        ValueType::Object => OptionValue::Other("an object".into()),
+        ValueType::Object => {
+            // SAFETY: the value is an object; `Object` wraps any object.
+            let object = unsafe { value.cast::<Object<'_>>() }?;
+            if object.is_array()? {
+                // A list of directories (for the options that take one) if every item is a string.
+                let mut items = Vec::new();
+                for i in 0..object.get_array_length()? {
+                    let item: Unknown<'_> = object.get_element(i)?;
+                    match value_of_item(&item)? {
+                        Some(text) => items.push(text.into()),
+                        None => {
+                            return Ok(OptionValue::Other("an array holding something that is not a string".into()))
+                        }
+                    }
+                }
+                OptionValue::List(items)
+            } else {
+                OptionValue::Other("an object".into())
+            }
+        }
         other => OptionValue::Other(format!("a value of type {}", format!("{other}").to_lowercase())),
     })
+}
+
+/// An array item that is a string (`None` for anything else).
+fn value_of_item(item: &Unknown<'_>) -> napi::Result<Option<String>> {
+    match value(item)? {
+        OptionValue::Text(t) => Ok(Some(t)),
+        _ => Ok(None),
+    }
 }
 
 /// The options object of `getSignerVerifier`, every property checked by the core under its

@@ -50,10 +50,10 @@ impl Prepared {
 }
 
 /// The Python value of a finished call, or its exception.
-fn finish(py: Python<'_>, result: core::Result<Reply>, state: Option<&Arc<MessageState>>) -> PyResult<Py<PyAny>> {
+fn to_python(py: Python<'_>, result: core::Result<Reply>, state: Option<&Arc<MessageState>>) -> PyResult<Py<PyAny>> {
     // An exception raised by the message's own read() explains a failure best.
     if let Some(state) = state {
-        state.finish(py)?;
+        state.after_call(py)?;
     }
     match result {
         Ok(reply) => reply_value(py, reply),
@@ -86,13 +86,13 @@ impl SignerVerifier {
         } else {
             py.detach(|| sv.call_blocking(call, message))
         };
-        finish(py, result, state.as_ref())
+        to_python(py, result, state.as_ref())
     }
 
     fn invoke_async<'py>(&self, py: Python<'py>, p: Prepared) -> PyResult<Bound<'py, PyAny>> {
         let Prepared { call, message, state } = p;
         let route = self.sv.route(call, message);
-        crate::reactor::submit(py, route, Box::new(move |py, result| finish(py, result, state.as_ref())))
+        crate::reactor::submit(py, route, Box::new(move |py, result| to_python(py, result, state.as_ref())))
     }
 
     fn digest_call(

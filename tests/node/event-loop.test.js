@@ -1,5 +1,5 @@
 'use strict';
-// Calls driven by Node's own event loop (node/src/event_loop.rs): a plugin program with the
+// Calls driven by Node's own event loop (node/src/reactor.rs, the core's Reactor): a plugin program with the
 // message in memory. What they must not leave behind, and what must still work when the
 // environment running them goes away.
 
