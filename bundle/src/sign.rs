@@ -37,20 +37,22 @@ pub fn message_bundle(key: &VerificationKey, digest: HashOutput, signature: Vec<
     }
 }
 
-/// A DSSE bundle for `key`, its signature's `keyid` the key hint as the spec requires (no check
-/// is made here).
+/// A DSSE bundle for `key` (no check is made here).
+///
+/// The signature carries no `keyid`, as cosign writes it: sigstore-go (and so cosign) skips a
+/// DSSE signature whose `keyid` is not the key's SSH-style fingerprint, so the key hint there
+/// (which the spec asks for, and sigstore-js writes) makes cosign refuse the bundle.
 #[must_use]
 pub fn dsse_bundle(key: &VerificationKey, payload_type: &str, payload: Vec<u8>, signature: Vec<u8>) -> Bundle {
-    let hint = key.hint();
     Bundle {
         media_type: MEDIA_TYPE.to_owned(),
-        key_material: KeyMaterial::PublicKey { hint: hint.clone() },
+        key_material: KeyMaterial::PublicKey { hint: key.hint() },
         tlog_entries: Vec::new(),
         rfc3161_timestamps: Vec::new(),
         content: Content::DsseEnvelope(DsseEnvelope {
             payload,
             payload_type: payload_type.to_owned(),
-            signatures: vec![DsseSignature { sig: signature, keyid: hint }],
+            signatures: vec![DsseSignature { sig: signature, keyid: String::new() }],
         }),
     }
 }
