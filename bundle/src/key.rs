@@ -3,6 +3,7 @@
 use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
+use sigstore_kms_localkms::hash::Hasher;
 use sigstore_kms_localkms::{HashChoice, Input, PublicKey};
 use sigstore_kms_plugins::HashFunc;
 
@@ -150,6 +151,16 @@ impl VerificationKey {
         verdict.map_err(|e| self.bad(&e, hash))
     }
 
+    /// Checks a signature over the data `reader` yields (as [`VerificationKey::verify_data`])
+    /// and returns the data's `hash` digest, reading the data once.
+    pub fn verify_data_digest(&self, signature: &[u8], reader: &mut dyn Read, hash: HashFunc) -> Result<Vec<u8>> {
+        let mut hasher = Hasher::new(hash).map_err(|e| Error::new(ErrorKind::Unsupported, e.to_string()))?;
+        let mut tee = Tee { inner: reader, hasher: &mut hasher };
+        self.verify_data(signature, &mut tee, hash)?;
+        std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| Error::io("reading the artifact failed", e))?;
+        Ok(hasher.finish())
+    }
+
     fn bad(&self, err: &dyn std::fmt::Display, hash: HashFunc) -> Error {
         let scheme = match self.kind {
             KeyKind::Ed25519 => "Ed25519".to_owned(),
@@ -180,5 +191,18 @@ impl Read for ErrorKeeping<'_> {
             }
             other => other,
         }
+    }
+}
+
+struct Tee<'a> {
+    inner: &'a mut dyn Read,
+    hasher: &'a mut Hasher,
+}
+
+impl Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }

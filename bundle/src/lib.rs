@@ -59,7 +59,7 @@ pub use model::{
     Bundle, Content, DigestAlgorithm, DsseEnvelope, DsseSignature, HashOutput, KeyMaterial, MessageSignature,
     MEDIA_TYPE, MEDIA_TYPES,
 };
-pub use sign::{dsse_bundle, message_bundle, pae, Artifact, BundleSigner};
+pub use sign::{digest_of, dsse_bundle, message_bundle, pae, Artifact, BundleSigner};
 pub use statement::{
     in_toto_statement, match_subject, predicate_type, Subject, IN_TOTO_PAYLOAD_TYPE, PREDICATE_TYPES, STATEMENT_V01,
     STATEMENT_V1,

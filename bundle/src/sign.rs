@@ -194,11 +194,7 @@ impl BundleSigner {
         reader: &mut dyn Read,
         hash: HashFunc,
     ) -> Result<Vec<u8>> {
-        let mut hasher = Hasher::new(hash).map_err(|e| Error::new(ErrorKind::Unsupported, e.to_string()))?;
-        let mut tee = Tee { inner: reader, hasher: &mut hasher };
-        key.verify_data(signature, &mut tee, hash).map_err(|e| self.not_verified(&e))?;
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| Error::io("reading the artifact failed", e))?;
-        Ok(hasher.finish())
+        key.verify_data_digest(signature, reader, hash).map_err(|e| self.not_verified(&e))
     }
 
     /// A signature from the plugin that does not verify against the plugin's own public key.
@@ -219,19 +215,6 @@ impl BundleSigner {
     }
 }
 
-struct Tee<'a> {
-    inner: &'a mut dyn Read,
-    hasher: &'a mut Hasher,
-}
-
-impl Read for Tee<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-}
-
 fn open(path: &Path) -> Result<File> {
     File::open(path).map_err(|e| Error::io(&format!("cannot open {}", path.display()), e))
 }
@@ -240,8 +223,8 @@ fn rewind(file: &mut File) -> Result<()> {
     file.seek(SeekFrom::Start(0)).map(drop).map_err(|e| Error::io("cannot rewind the temporary file", e))
 }
 
-/// The `hash` digest of what `reader` yields, in 64 KiB chunks.
-pub(crate) fn digest_of(hash: HashFunc, reader: &mut dyn Read) -> Result<Vec<u8>> {
+/// The `hash` digest of what `reader` yields, read in 64 KiB chunks (memory stays flat).
+pub fn digest_of(hash: HashFunc, reader: &mut dyn Read) -> Result<Vec<u8>> {
     let mut hasher = Hasher::new(hash).map_err(|e| Error::new(ErrorKind::Unsupported, e.to_string()))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
