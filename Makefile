@@ -20,7 +20,7 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 .PHONY: test
 # In the full run the Python and Node hosts must take part in the interop checks, never be skipped.
 test: export INTEROP_REQUIRE := python,node
-test: setup lint test-rust test-go test-python test-node test-interop ## Run every test (what CI runs)
+test: setup lint test-rust test-go test-python test-node test-interop test-providers ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -59,6 +59,10 @@ test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --st
 .PHONY: test-interop
 test-interop: ## Interop with the Go reference and cosign, both directions (INTEROP_COSIGN=0: without cosign)
 	tests/interop/run.sh
+
+.PHONY: test-providers
+test-providers: ## Provider plugins against real local servers (local-kms, OpenBao, SoftHSM2), in a private network namespace
+	tests/providers/run.sh
 
 .PHONY: bench
 bench: ## Benchmarks: our hosts vs. the Go reference vs. the floor, one table (~5 min; bench/README.md)
