@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
-use sigstore_kms_localkms::hash::Hasher;
-use sigstore_kms_localkms::{HashChoice, Input, PublicKey};
+use sigstore_kms_provider_kit::hash::Hasher;
+use sigstore_kms_provider_kit::{HashChoice, Input, PublicKey, RsaPadding};
 use sigstore_kms_plugins::HashFunc;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -17,7 +17,9 @@ pub enum KeyKind {
     EcdsaP256,
     /// ECDSA on NIST P-384: SHA-384.
     EcdsaP384,
-    /// RSA with PKCS#1 v1.5 signatures: SHA-256.
+    /// ECDSA on NIST P-521: SHA-512.
+    EcdsaP521,
+    /// RSA: SHA-256, PKCS#1 v1.5 signatures (RSA-PSS ones are accepted too).
     Rsa {
         /// The modulus size in bits.
         bits: usize,
@@ -50,12 +52,13 @@ impl VerificationKey {
             let kind = if text.contains("not supported") { ErrorKind::Unsupported } else { ErrorKind::InvalidKey };
             Error::new(
                 kind,
-                format!("{text} (Sigstore bundles are verified here with ECDSA P-256/P-384, RSA and Ed25519 keys)"),
+                format!("{text} (Sigstore bundles are verified here with ECDSA P-256/P-384/P-521, RSA and Ed25519 keys)"),
             )
         })?;
         let kind = match (&key, key.describe()) {
             (PublicKey::P256(_), _) => KeyKind::EcdsaP256,
             (PublicKey::P384(_), _) => KeyKind::EcdsaP384,
+            (PublicKey::P521(_), _) => KeyKind::EcdsaP521,
             (PublicKey::Ed25519(_), _) => KeyKind::Ed25519,
             (PublicKey::Rsa(_), name) => {
                 KeyKind::Rsa { bits: name.trim_start_matches("rsa-").parse().unwrap_or_default() }
@@ -95,14 +98,14 @@ impl VerificationKey {
     }
 
     /// The digest algorithm the key implies (protobuf-specs' algorithm registry): SHA2_256 for
-    /// P-256 and RSA, SHA2_384 for P-384, SHA2_512 for Ed25519 (whose message-signature digest
-    /// only identifies the artifact: the signature is over the data itself).
+    /// P-256 and RSA, SHA2_384 for P-384, SHA2_512 for P-521 and for Ed25519 (whose
+    /// message-signature digest only identifies the artifact: the signature is over the data).
     #[must_use]
     pub fn digest_algorithm(&self) -> DigestAlgorithm {
         match self.kind {
             KeyKind::EcdsaP256 | KeyKind::Rsa { .. } => DigestAlgorithm::Sha2_256,
             KeyKind::EcdsaP384 => DigestAlgorithm::Sha2_384,
-            KeyKind::Ed25519 => DigestAlgorithm::Sha2_512,
+            KeyKind::EcdsaP521 | KeyKind::Ed25519 => DigestAlgorithm::Sha2_512,
         }
     }
 
@@ -123,6 +126,7 @@ impl VerificationKey {
         match self.kind {
             KeyKind::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256".into(),
             KeyKind::EcdsaP384 => "PKIX_ECDSA_P384_SHA_384".into(),
+            KeyKind::EcdsaP521 => "PKIX_ECDSA_P521_SHA_512".into(),
             KeyKind::Rsa { bits } => format!("PKIX_RSA_PKCS1V15_{bits}_SHA256"),
             KeyKind::Ed25519 => "PKIX_ED25519".into(),
         }
@@ -136,7 +140,17 @@ impl VerificationKey {
                 "an Ed25519 signature is over the data itself, not over a digest",
             ));
         }
-        self.key.verify(signature, Input::Digest(digest), HashChoice::explicit(hash)).map_err(|e| self.bad(&e, hash))
+        let choice = HashChoice::explicit(hash);
+        let verdict = self.key.verify(signature, Input::Digest(digest), choice);
+        // RSA: PKCS#1 v1.5 (what cosign and sigstore-js verify) or PSS (the KMSs' other scheme);
+        // the padding leaves no ambiguity.
+        let verdict = match (verdict, self.kind) {
+            (Err(e), KeyKind::Rsa { .. }) => {
+                self.key.verify_with(signature, Input::Digest(digest), choice, RsaPadding::Pss).map_err(|_| e)
+            }
+            (v, _) => v,
+        };
+        verdict.map_err(|e| self.bad(&e, hash))
     }
 
     /// Checks a signature over the data `reader` yields: ECDSA and RSA over its `hash` digest,
@@ -164,7 +178,7 @@ impl VerificationKey {
     fn bad(&self, err: &dyn std::fmt::Display, hash: HashFunc) -> Error {
         let scheme = match self.kind {
             KeyKind::Ed25519 => "Ed25519".to_owned(),
-            KeyKind::Rsa { .. } => format!("RSA PKCS#1 v1.5, {}", hash.name()),
+            KeyKind::Rsa { .. } => format!("RSA PKCS#1 v1.5 or PSS, {}", hash.name()),
             _ => format!("ECDSA, {}", hash.name()),
         };
         Error::new(

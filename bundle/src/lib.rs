@@ -18,10 +18,11 @@
 //! * [`in_toto_statement`], [`match_subject`]: in-toto statements for attestations.
 //!
 //! Which algorithms: the key decides, as in protobuf-specs' algorithm registry. ECDSA P-256 and
-//! RSA (PKCS#1 v1.5) sign SHA-256 digests, ECDSA P-384 SHA-384 digests; Ed25519 signs the data
-//! itself (pure Ed25519; its message digest is SHA-512, for identification only). Verification
-//! uses the digest algorithm the bundle names (sigstore-js signs SHA-256 whatever the curve), and
-//! for a P-384 DSSE envelope also accepts SHA-256 (sigstore-js's choice).
+//! RSA (PKCS#1 v1.5) sign SHA-256 digests, ECDSA P-384 SHA-384 and P-521 SHA-512 digests;
+//! Ed25519 signs the data itself (pure Ed25519; its message digest is SHA-512, for
+//! identification only). Verification uses the digest algorithm the bundle names (sigstore-js
+//! signs SHA-256 whatever the curve), accepts RSA-PSS as well as PKCS#1 v1.5, and for a P-384
+//! or P-521 DSSE envelope also accepts SHA-256 (sigstore-js's choice).
 //!
 //! **Trust.** A bundle is verified against the public key you give: transparency-log entries and
 //! RFC 3161 timestamps are read and kept but not verified (that needs a trust root), and keyless

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use sigstore_kms_localkms::hash::Hasher;
+use sigstore_kms_provider_kit::hash::Hasher;
 use sigstore_kms_plugins::{HashFunc, PluginSignerVerifier};
 
 use crate::error::{Error, ErrorKind, Result};

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use serde_json::Value;
-use sigstore_kms_localkms::hash::Hasher;
+use sigstore_kms_provider_kit::hash::Hasher;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::DigestAlgorithm;

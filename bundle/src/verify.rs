@@ -13,7 +13,7 @@
 
 use std::io::Read;
 
-use sigstore_kms_localkms::hash::Hasher;
+use sigstore_kms_provider_kit::hash::Hasher;
 use sigstore_kms_plugins::HashFunc;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -222,7 +222,11 @@ fn verification_failures_say_why() {
     // Keys that cannot be used.
     assert_eq!(VerificationKey::from_pem(b"not a key").unwrap_err().kind(), ErrorKind::InvalidKey);
     let p521 = "-----BEGIN PUBLIC KEY-----\nMIGbMBAGByqGSM49AgEGBSuBBAAjA4GGAAQAn3ofxqod9AoGySkpjDnqShJ+m3G0\nY/8HGye6inZrNQ57TQyy0E5BtjIJJnW48al6bVE+cNg6hSwhjKWLsUqTjFUB1vyx\nz4CHKZkBV28u5218z4yNLLrVBrt5LFab+fY5TjhGjgCX227Vxp5NecXBAe8mla0/\nTfrkiPrHmDf8XKGoL6o=\n-----END PUBLIC KEY-----\n";
-    assert_eq!(VerificationKey::from_pem(p521.as_bytes()).unwrap_err().kind(), ErrorKind::Unsupported);
+    let p521 = VerificationKey::from_pem(p521.as_bytes()).unwrap();
+    assert_eq!((p521.kind(), p521.digest_algorithm()), (KeyKind::EcdsaP521, DigestAlgorithm::Sha2_512));
+    assert_eq!(verify_message(&bundle, &p521, &mut &ARTIFACT[..]).unwrap_err().kind(), ErrorKind::HintMismatch);
+    let x25519 = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VuAyEAIpvu9Ivb1N0+JOQIFJcZ6aldSBtSMc8Z9WRZx2jQBns=\n-----END PUBLIC KEY-----\n";
+    assert_eq!(VerificationKey::from_pem(x25519.as_bytes()).unwrap_err().kind(), ErrorKind::Unsupported);
 }
 
 #[test]
