@@ -18,8 +18,8 @@ certificate, and verification of bundles that carry a public key hint::
 The bundles are the ones cosign writes for a key (``cosign sign-blob --bundle``,
 ``cosign attest-blob --new-bundle-format``): media type v0.3, the key hint
 base64(SHA-256(SubjectPublicKeyInfo DER)), the digest algorithm the key implies (SHA2_256 for
-P-256 and RSA, SHA2_384 for P-384, SHA2_512 for Ed25519, whose signature is over the data
-itself). ``cosign verify-blob --key KEY --insecure-ignore-tlog --bundle`` and sigstore-js's
+P-256 and RSA, SHA2_384 for P-384, SHA2_512 for P-521 and for Ed25519, whose signature is over
+the data itself). ``cosign verify-blob --key KEY --insecure-ignore-tlog --bundle`` and sigstore-js's
 ``@sigstore/verify`` verify them (P-384 with cosign: add ``--signature-digest-algorithm sha384``;
 sigstore-js cannot verify Ed25519 message signatures), and bundles from cosign and sigstore-js
 verify here.
@@ -98,8 +98,8 @@ class BundleVerificationError(KmsPluginError):
     ``bad_signature``    the signature does not verify with the key (also: a plugin's signature that
                          does not verify against its own public key, so no bundle was made)
     ``subject_mismatch`` the artifact is not a subject of the DSSE envelope's in-toto statement
-    ``unsupported``      a keyless (certificate) bundle, a key other than ECDSA P-256/P-384, RSA
-                         and Ed25519, or a digest algorithm other than SHA-2
+    ``unsupported``      a keyless (certificate) bundle, a key other than ECDSA P-256/P-384/P-521,
+                         RSA and Ed25519, or a digest algorithm other than SHA-2
     ``invalid_key``      the public key given is not a PEM public key
     ==================== ==========================================================================
     """
@@ -314,8 +314,8 @@ def sign_artifact(sv: SignerVerifier, data: Message) -> Bundle:
     """A message-signature bundle over ``data``, signed with ``sv``'s key.
 
     ``data`` is any message :meth:`SignerVerifier.sign_message` takes (``bytes``, a path, a
-    binary file), hashed here and streamed. ECDSA and RSA keys sign the digest (SHA-256, or
-    SHA-384 for P-384), which is all the plugin receives; Ed25519 keys sign the data itself
+    binary file), hashed here and streamed. ECDSA and RSA keys sign the digest (SHA-256;
+    SHA-384 for P-384, SHA-512 for P-521), which is all the plugin receives; Ed25519 keys sign the data itself
     (streamed to the plugin; a non-seekable stream is spooled to a temporary file first). The
     signature is verified against the public key before the bundle is returned. The public key
     is fetched once per signer: after the first bundle, a bundle costs one plugin call.

@@ -239,7 +239,9 @@ def test_verification_failures_say_why(keys: Dict[str, Any]) -> None:
     assert err.reason == "unsupported" and "keyless" in str(err)
     assert fails(bundle, key=b"not a key").reason == "invalid_key"
     p521 = ec.generate_private_key(ec.SECP521R1()).public_key()
-    assert fails(bundle, key=p521).reason == "unsupported"
+    assert fails(bundle, key=p521).reason == "hint_mismatch"
+    x448 = "-----BEGIN PUBLIC KEY-----\nMEIwBQYDK2VvAzkA9Hp7QwbNAc36Vg1ZfXZ6L59PbKqGyMPvb0unFqmDGc8wLpMUMRw1WBrWTHrINa9W4r6dXFBd5dk=\n-----END PUBLIC KEY-----\n"
+    assert fails(bundle, key=x448).reason == "unsupported"
     sha3 = bundle.to_json().replace("SHA2_256", "SHA3_256")
     assert fails(sha3).reason == "unsupported"
     # The exception pickles with its reason (multiprocessing, concurrent.futures).
@@ -285,6 +287,54 @@ def test_signing_from_threads(keys: Dict[str, Any]) -> None:
     assert len(results) == 8
     for b in results:
         verify_artifact(b, ARTIFACT, pem)
+
+
+class CryptoKms(skp.Handler):
+    """A KMS in this process signing digests with a `cryptography` key (RSA: PSS)."""
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def default_algorithm(self, ctx: skp.CallContext) -> str:
+        return "x"
+
+    def supported_algorithms(self, ctx: skp.CallContext) -> list[str]:
+        return ["x"]
+
+    def public_key(self, ctx: skp.CallContext) -> bytes:
+        return bytes(self.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+
+    def sign_message(self, ctx: skp.CallContext, message: Any, opts: skp.MessageOptions) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding, rsa
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+        assert opts.digest is not None and opts.hash_func is not None
+        algorithm = {"SHA256": hashes.SHA256(), "SHA512": hashes.SHA512()}[opts.hash_func.name]
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+            return bytes(self.key.sign(opts.digest, pss, Prehashed(algorithm)))
+        return bytes(self.key.sign(opts.digest, ec.ECDSA(Prehashed(algorithm))))
+
+
+def test_p521_and_rsa_pss_keys() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    for name, key, digest_algorithm in [
+        ("sigp521", ec.generate_private_key(ec.SECP521R1()), "SHA2_512"),
+        ("sigpss", rsa.generate_private_key(65537, 2048), "SHA2_256"),
+    ]:
+        skp.register_provider(name, lambda ref, k=key: CryptoKms(k))
+        try:
+            sv = skp.get_signer_verifier(f"{name}://k")
+            pem = sv.public_key()
+            bundle = sign_artifact(sv, ARTIFACT)
+            assert bundle.message_digest is not None and bundle.message_digest[0] == digest_algorithm
+            verify_artifact(bundle, ARTIFACT, pem)
+            dsse = sign_dsse(sv, b"{}", "application/json")
+            assert verify_dsse(dsse, pem) == ("application/json", b"{}")
+        finally:
+            skp.unregister_provider(name)
 
 
 # Bundles cosign and sigstore-js wrote (see tests/fixtures/bundles/README.md).
