@@ -161,8 +161,12 @@ type bundleProducer struct {
 
 func bundleProducers(cosign *bundleCosign, uri, artifact, statement, predicate string) []bundleProducer {
 	local := pluginByName("localkms")
-	py := func(args ...string) (string, bool) { return runTool(e.python, append([]string{bundleHost("bundle.py")}, args...)...) }
-	js := func(args ...string) (string, bool) { return runTool(e.node, append([]string{bundleHost("bundle.js")}, args...)...) }
+	py := func(args ...string) (string, bool) {
+		return runTool(e.python, append([]string{bundleHost("bundle.py")}, args...)...)
+	}
+	js := func(args ...string) (string, bool) {
+		return runTool(e.node, append([]string{bundleHost("bundle.js")}, args...)...)
+	}
 	ps := []bundleProducer{
 		{name: "sigstore-kms", kind: "message", make: func(t *testing.T, out string) (string, bool) {
 			return ours(t, filepath.Dir(out), local, "sign", "--key", uri, "--bundle", out, artifact)
@@ -209,7 +213,9 @@ func bundleVerifiers(t *testing.T, cosign *bundleCosign, dir string) []bundleVer
 	vs := []bundleVerifier{
 		batch("python verify_artifact/verify_dsse", func(j string) (string, []string) { return e.python, []string{bundleHost("bundle.py"), "verify", j} }),
 		batch("node verifyBundle", func(j string) (string, []string) { return e.node, []string{bundleHost("bundle.js"), "verify", j} }),
-		batch("@sigstore/verify", func(j string) (string, []string) { return e.node, []string{bundleHost("bundle.js"), "sigstore-verify", j} }),
+		batch("@sigstore/verify", func(j string) (string, []string) {
+			return e.node, []string{bundleHost("bundle.js"), "sigstore-verify", j}
+		}),
 		{name: "sigstore-kms verify --bundle", run: func(t *testing.T, _ []madeBundle, jobs []bundleJob) []bundleResult {
 			out := make([]bundleResult, len(jobs))
 			for i, j := range jobs {
@@ -302,8 +308,8 @@ func knownBundleLimit(b madeBundle, verifier string) (string, bool) {
 func bundleFailures(t *testing.T, cosign *bundleCosign, dir string, made []madeBundle, keys map[string]string, artifact, tampered string) {
 	type check struct {
 		what, reason, bundle, key, artifact string
-		kind                                 string
-		alg                                  string
+		kind                                string
+		alg                                 string
 	}
 	var checks []check
 	for _, b := range made {
