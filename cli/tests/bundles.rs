@@ -192,3 +192,42 @@ fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()
 }
+
+/// The shell examples of README.md and docs/cli.md marked `<!-- test: sh ... -->` run as they
+/// are (bash, errexit), each in a fresh directory holding an `app.tar.gz`, with `sigstore-kms`
+/// and the localkms plugin on PATH.
+#[test]
+fn documented_shell_examples_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut ran = Vec::new();
+    for doc in ["README.md", "docs/cli.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        for (i, part) in text.split("<!-- test: sh").skip(1).enumerate() {
+            let block = part.split_once("```sh\n").and_then(|(_, rest)| rest.split_once("\n```")).map(|(b, _)| b);
+            let Some(block) = block else { panic!("{doc}: a `<!-- test: sh` marker without a ```sh block after it") };
+            let env = Env::new();
+            env.write("app.tar.gz", b"release 1.0\n");
+            std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sigstore-kms"), env.bin.join("sigstore-kms")).unwrap();
+            let out = Command::new("/bin/bash")
+                .args(["-euo", "pipefail", "-c", block])
+                .env("PATH", format!("{}:/usr/bin:/bin", env.bin.display()))
+                .current_dir(env.dir.path())
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{doc} example {}:\n{block}\nstdout: {}\nstderr: {}",
+                i + 1,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(String::from_utf8_lossy(&out.stdout).contains("Verified OK"));
+            ran.push(format!("{doc}#{}", i + 1));
+        }
+    }
+    assert!(
+        ran.iter().any(|r| r.starts_with("README.md")) && ran.iter().any(|r| r.starts_with("docs/cli.md")),
+        "{ran:?}"
+    );
+}
