@@ -3,9 +3,9 @@
 use std::io::Read;
 
 use sha2::{Digest as _, Sha256};
+use sigstore_kms_plugins::HashFunc;
 use sigstore_kms_provider_kit::hash::Hasher;
 use sigstore_kms_provider_kit::{HashChoice, Input, PublicKey, RsaPadding};
-use sigstore_kms_plugins::HashFunc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{encode_base64, DigestAlgorithm};
@@ -52,7 +52,9 @@ impl VerificationKey {
             let kind = if text.contains("not supported") { ErrorKind::Unsupported } else { ErrorKind::InvalidKey };
             Error::new(
                 kind,
-                format!("{text} (Sigstore bundles are verified here with ECDSA P-256/P-384/P-521, RSA and Ed25519 keys)"),
+                format!(
+                    "{text} (Sigstore bundles are verified here with ECDSA P-256/P-384/P-521, RSA and Ed25519 keys)"
+                ),
             )
         })?;
         let kind = match (&key, key.describe()) {

@@ -6,8 +6,8 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::OnceLock;
 
-use sigstore_kms_provider_kit::hash::Hasher;
 use sigstore_kms_plugins::{HashFunc, PluginSignerVerifier};
+use sigstore_kms_provider_kit::hash::Hasher;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::VerificationKey;

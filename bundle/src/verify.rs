@@ -13,8 +13,8 @@
 
 use std::io::Read;
 
-use sigstore_kms_provider_kit::hash::Hasher;
 use sigstore_kms_plugins::HashFunc;
+use sigstore_kms_provider_kit::hash::Hasher;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{KeyKind, VerificationKey};

@@ -392,3 +392,19 @@ def test_sigstore_models_cannot_read_these_bundles() -> None:
     for path in sorted(FIXTURES.glob("*.sigstore.json")):
         with pytest.raises(ValidationError, match="tlogEntries"):
             models.Bundle.from_json(path.read_text())
+
+
+def test_transparency_log_entries_and_timestamps_are_kept_not_verified() -> None:
+    """A bundle that carries tlog entries and timestamps (v0.1 media type here) verifies on its
+    signature; the entries are read and written back, and not verified (no trust root)."""
+    doc = json.loads((FIXTURES / "ecdsa-p256.cosign.sigstore.json").read_text())
+    doc["mediaType"] = "application/vnd.dev.sigstore.bundle+json;version=0.1"
+    entry = {"logIndex": "25579", "logId": {"keyId": "wNI9atQGlz+VWfO6LRygH4QUfY/8W4RFwiT5i5WRgB0="}, "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"}}
+    doc["verificationMaterial"]["tlogEntries"] = [entry]
+    doc["verificationMaterial"]["timestampVerificationData"] = {"rfc3161Timestamps": [{"signedTimestamp": "MAA="}]}
+    bundle = Bundle.from_json(json.dumps(doc))
+    assert bundle.media_type.endswith("version=0.1")
+    assert bundle.tlog_entries == [entry]
+    assert bundle.rfc3161_timestamps == [{"signedTimestamp": "MAA="}]
+    verify_artifact(bundle, ARTIFACT, (FIXTURES / "ecdsa-p256.pub").read_bytes())
+    assert json.loads(bundle.to_json())["verificationMaterial"]["tlogEntries"] == [entry]
