@@ -8,8 +8,9 @@ const { fileURLToPath } = require('node:url');
 const native = require('./binding.js');
 
 /**
- * How sigstore-js verifies what this signer signs (@sigstore/verify 3.x):
- *  - message signatures: crypto.verify('sha256', artifact, key, sig), whatever the key;
+ * How sigstore-js verifies what this signer signs (@sigstore/verify 3 and 4):
+ *  - message signatures: crypto.verify(ALG, artifact, key, sig) with the bundle's digest
+ *    algorithm, which @sigstore/sign always writes as SHA2_256, whatever the key;
  *  - DSSE: crypto.verify(undefined, PAE, key, sig), i.e. SHA-256 for ECDSA and RSA (PKCS#1 v1.5)
  *    keys, pure Ed25519 for Ed25519 keys.
  * So ECDSA (any curve) and RSA keys sign SHA-256(data), which we compute here and hand to the
