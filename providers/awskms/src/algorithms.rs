@@ -27,16 +27,14 @@ pub fn key_spec(algorithm: &str) -> Result<KeySpec, Error> {
     let name = if algorithm.is_empty() {
         DEFAULT
     } else {
-        SUPPORTED
-            .iter()
-            .find(|(go, ours)| *go == algorithm || *ours == algorithm)
-            .map(|(go, _)| *go)
-            .ok_or_else(|| {
+        SUPPORTED.iter().find(|(go, ours)| *go == algorithm || *ours == algorithm).map(|(go, _)| *go).ok_or_else(
+            || {
                 Error::new(format!(
                     "algorithm {algorithm:?} is not supported for AWS KMS keys; use one of {}",
                     SUPPORTED.iter().map(|(go, _)| *go).collect::<Vec<_>>().join(", ")
                 ))
-            })?
+            },
+        )?
     };
     Ok(KeySpec::from(name))
 }
@@ -114,10 +112,7 @@ mod tests {
 
     #[test]
     fn the_first_signing_algorithm_counts() {
-        let rsa = [
-            SigningAlgorithmSpec::RsassaPssSha256,
-            SigningAlgorithmSpec::RsassaPkcs1V15Sha256,
-        ];
+        let rsa = [SigningAlgorithmSpec::RsassaPssSha256, SigningAlgorithmSpec::RsassaPkcs1V15Sha256];
         let s = Scheme::of_key("k", &rsa).unwrap();
         assert_eq!((s.hash, s.padding), (HashFunc::Sha256, RsaPadding::Pss));
         let s = Scheme::of_key("k", &[SigningAlgorithmSpec::EcdsaSha384]).unwrap();

@@ -40,8 +40,8 @@ pub fn trust() -> Result<Trust, Error> {
     match env("AWS_CA_BUNDLE") {
         None => Ok(Trust::System),
         Some(path) => {
-            let pem = std::fs::read(&path)
-                .map_err(|e| Error::new(format!("AWS_CA_BUNDLE={path} cannot be read: {e}")))?;
+            let pem =
+                std::fs::read(&path).map_err(|e| Error::new(format!("AWS_CA_BUNDLE={path} cannot be read: {e}")))?;
             if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
                 return Err(Error::new(format!(
                     "AWS_CA_BUNDLE={path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
@@ -113,7 +113,8 @@ pub async fn load(reference: &Reference) -> Result<Session, Error> {
     if !reference.endpoint.is_empty() {
         kms = kms.endpoint_url(format!("https://{}", reference.endpoint));
     }
-    let secrets = ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"].into_iter().filter_map(env).collect();
+    let secrets =
+        ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"].into_iter().filter_map(env).collect();
     let target = Target {
         key: reference.key_id.clone(),
         region: region.to_string(),

@@ -25,10 +25,7 @@ impl Target {
     /// `text` with every secret replaced by `[redacted]`.
     #[must_use]
     pub fn scrub(&self, text: &str) -> String {
-        self.secrets
-            .iter()
-            .filter(|s| s.len() >= 4)
-            .fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[redacted]"))
+        self.secrets.iter().filter(|s| s.len() >= 4).fold(text.to_owned(), |t, s| t.replace(s.as_str(), "[redacted]"))
     }
 }
 
@@ -120,14 +117,24 @@ pub fn service_error(op: &str, target: &Target, code: &str, message: &str) -> St
              ECC_NIST key)"
         ),
         "KMSInvalidSignatureException" => format!("invalid signature: AWS KMS says it does not verify ({said})"),
-        "ThrottlingException" | "Throttling" | "ThrottledException" | "TooManyRequestsException"
-        | "RequestLimitExceeded" | "LimitExceededException" => format!(
+        "ThrottlingException"
+        | "Throttling"
+        | "ThrottledException"
+        | "TooManyRequestsException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException" => format!(
             "AWS KMS throttled the request and the retries did not get through ({said}): try again later, allow more \
              attempts (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE=adaptive), or ask AWS for a higher request quota"
         ),
-        "UnrecognizedClientException" | "InvalidClientTokenId" | "InvalidSignatureException" | "SignatureDoesNotMatch"
-        | "IncompleteSignature" | "MissingAuthenticationToken" | "MissingAuthenticationTokenException"
-        | "InvalidAccessKeyId" | "AuthFailure" => format!(
+        "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "InvalidSignatureException"
+        | "SignatureDoesNotMatch"
+        | "IncompleteSignature"
+        | "MissingAuthenticationToken"
+        | "MissingAuthenticationTokenException"
+        | "InvalidAccessKeyId"
+        | "AuthFailure" => format!(
             "AWS refused the credentials ({said}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and \
              AWS_SESSION_TOKEN, or the profile in use (AWS_PROFILE, ~/.aws/credentials), and that they belong to the \
              partition of region {}",
@@ -137,11 +144,16 @@ pub fn service_error(op: &str, target: &Target, code: &str, message: &str) -> St
             "the credentials have expired ({said}): get new ones (aws sso login, a new session token, or a fresh \
              AWS_SESSION_TOKEN)"
         ),
-        "RequestExpired" | "RequestTimeTooSkewed" | "InvalidSignatureException.Skew" => format!(
-            "AWS refused the request's time ({said}): check this machine's clock"
-        ),
-        "KMSInternalException" | "DependencyTimeoutException" | "KeyUnavailableException" | "ServiceUnavailable"
-        | "ServiceUnavailableException" | "InternalFailure" | "InternalError" => {
+        "RequestExpired" | "RequestTimeTooSkewed" | "InvalidSignatureException.Skew" => {
+            format!("AWS refused the request's time ({said}): check this machine's clock")
+        }
+        "KMSInternalException"
+        | "DependencyTimeoutException"
+        | "KeyUnavailableException"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "InternalError" => {
             format!("AWS KMS could not process the request ({said}); this is usually temporary: try again later")
         }
         "ValidationException" => format!("AWS KMS refused the request as invalid ({said})"),
@@ -184,15 +196,31 @@ fn credentials_hint(err: &CredentialsError, cause: &str) -> String {
     }
 }
 
-/// The whole chain of causes, on one line.
+/// The causes of `err` (below the SDK's own one-word summary, such as "dispatch failure"), each
+/// once, on one line.
 fn chain(err: &(dyn StdError + 'static)) -> String {
-    let text = DisplayErrorContext(err).to_string();
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(e) = next {
+        let text = e.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        // Errors often repeat their source in their own text: keep the most specific wording once.
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    if parts.is_empty() {
+        DisplayErrorContext(err).to_string()
+    } else {
+        parts.join(": ")
+    }
 }
 
 fn looks_like_tls(cause: &str) -> bool {
     let c = cause.to_ascii_lowercase();
-    ["certificate", "tls handshake", "unknownissuer", "invalid peer", "peer is incompatible"].iter().any(|w| c.contains(w))
+    ["certificate", "tls handshake", "unknownissuer", "invalid peer", "peer is incompatible"]
+        .iter()
+        .any(|w| c.contains(w))
 }
 
 #[cfg(test)]
@@ -234,7 +262,11 @@ mod tests {
             ("DisabledException", "key is disabled", "enable-key"),
             ("InvalidKeyUsageException", "ENCRYPT_DECRYPT", "SIGN_VERIFY"),
             ("ThrottlingException", "Rate exceeded", "AWS_MAX_ATTEMPTS"),
-            ("UnrecognizedClientException", "The security token included in the request is invalid.", "AWS_ACCESS_KEY_ID"),
+            (
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+                "AWS_ACCESS_KEY_ID",
+            ),
             ("ExpiredTokenException", "The security token included in the request is expired", "aws sso login"),
             ("KMSInternalException", "", "temporary"),
             ("SomethingNew", "odd", "SomethingNew: odd"),

@@ -7,7 +7,8 @@
 //!   HTTPS request only; the system's root certificates (`SSL_CERT_FILE`/`SSL_CERT_DIR` are
 //!   honoured), or only the certificates of `AWS_CA_BUNDLE` when set, as in Go's SDK.
 //! * Both honour `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` (and their lower-case forms), as Go's
-//!   default transport does.
+//!   default transport does, and like Go never send loopback addresses (`localhost`,
+//!   `127.0.0.0/8`, `::1`) through a proxy.
 //! * `AWS_TLS_INSECURE_SKIP_VERIFY=1` replaces the HTTPS client with one that does not check
 //!   the server's certificate, and uses no proxy: what the Go provider's replacement client
 //!   does. For test endpoints with self-signed certificates only.
@@ -94,11 +95,30 @@ struct ByScheme {
     tls: OnceLock<SharedHttpConnector>,
 }
 
+/// The proxy for `https://` or `http://` requests, read from the environment as Go's
+/// `http.ProxyFromEnvironment` reads it (upper case first; a URL without a scheme is http).
+fn proxy(https: bool) -> Result<ProxyConfig, String> {
+    let var = |names: [&str; 2]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    let (names, url) = if https {
+        ("HTTPS_PROXY", var(["HTTPS_PROXY", "https_proxy"]))
+    } else {
+        ("HTTP_PROXY", var(["HTTP_PROXY", "http_proxy"]))
+    };
+    let Some(url) = url else { return Ok(ProxyConfig::disabled()) };
+    let url = if url.contains("://") { url } else { format!("http://{url}") };
+    let config = if https { ProxyConfig::https(url.as_str()) } else { ProxyConfig::http(url.as_str()) };
+    // The URL may hold a password: it is not repeated in the message.
+    let config = config.map_err(|_| format!("{names} is not a valid proxy URL: use http://HOST:PORT"))?;
+    let mut rules = var(["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    rules.push_str(",localhost,127.0.0.0/8,::1");
+    Ok(config.no_proxy(rules.trim_start_matches(',')))
+}
+
 impl ByScheme {
-    fn builder(&self) -> aws_smithy_http_client::ConnectorBuilder {
+    fn builder(&self, https: bool) -> Result<aws_smithy_http_client::ConnectorBuilder, String> {
         let mut b = Connector::builder().connector_settings(self.settings.clone());
         b.set_sleep_impl(self.sleep.clone());
-        b.proxy_config(ProxyConfig::from_env())
+        Ok(b.proxy_config(proxy(https)?))
     }
 
     fn tls(&self) -> &SharedHttpConnector {
@@ -107,18 +127,30 @@ impl ByScheme {
                 Ok(c) => SharedHttpConnector::new(c),
                 Err(e) => SharedHttpConnector::new(Failing(e)),
             },
-            Trust::System => SharedHttpConnector::new(
-                self.builder().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build(),
-            ),
+            Trust::System => match self.builder(true) {
+                Ok(b) => SharedHttpConnector::new(b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build()),
+                Err(e) => SharedHttpConnector::new(Failing(e)),
+            },
             Trust::Bundle(pem) => {
                 let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(pem.clone());
-                let context = TlsContext::builder().with_trust_store(store).build();
-                let builder = self.builder().tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
-                match context {
-                    Ok(ctx) => SharedHttpConnector::new(builder.tls_context(ctx).build()),
-                    Err(e) => SharedHttpConnector::new(Failing(format!("AWS_CA_BUNDLE cannot be used: {e}"))),
+                let context = TlsContext::builder()
+                    .with_trust_store(store)
+                    .build()
+                    .map_err(|e| format!("AWS_CA_BUNDLE cannot be used: {e}"));
+                match (self.builder(true), context) {
+                    (Ok(b), Ok(ctx)) => SharedHttpConnector::new(
+                        b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).tls_context(ctx).build(),
+                    ),
+                    (Err(e), _) | (_, Err(e)) => SharedHttpConnector::new(Failing(e)),
                 }
             }
+        })
+    }
+
+    fn plain(&self) -> &SharedHttpConnector {
+        self.plain.get_or_init(|| match self.builder(false) {
+            Ok(b) => SharedHttpConnector::new(b.build_http()),
+            Err(e) => SharedHttpConnector::new(Failing(e)),
         })
     }
 }
@@ -128,7 +160,7 @@ impl HttpConnector for ByScheme {
         if request.uri().starts_with("https:") {
             self.tls().call(request)
         } else {
-            self.plain.get_or_init(|| SharedHttpConnector::new(self.builder().build_http())).call(request)
+            self.plain().call(request)
         }
     }
 }
@@ -155,9 +187,7 @@ mod insecure {
     use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
     use rustls::{DigitallySignedStruct, SignatureScheme};
 
-    use super::{
-        ConnectorError, HttpConnectorFuture, HttpConnectorSettings, HttpRequest, HttpResponse, SdkBody,
-    };
+    use super::{ConnectorError, HttpConnectorFuture, HttpConnectorSettings, HttpRequest, HttpResponse, SdkBody};
 
     type Hyper = hyper_util::client::legacy::Client<hyper_rustls::HttpsConnector<TcpConnector>, SdkBody>;
 
@@ -200,9 +230,9 @@ mod insecure {
             let read_timeout = self.read_timeout;
             HttpConnectorFuture::new(async move {
                 let response = match read_timeout {
-                    Some(t) => tokio::time::timeout(t, response)
-                        .await
-                        .map_err(|e| ConnectorError::timeout(e.into()))?,
+                    Some(t) => {
+                        tokio::time::timeout(t, response).await.map_err(|e| ConnectorError::timeout(e.into()))?
+                    }
                     None => response.await,
                 };
                 let response = response.map_err(|e| {

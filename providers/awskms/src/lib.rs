@@ -125,8 +125,8 @@ use aws_sdk_kms::error::SdkError;
 use aws_sdk_kms::operation::create_alias::CreateAliasError;
 use aws_sdk_kms::operation::get_public_key::{GetPublicKeyError, GetPublicKeyOutput};
 use aws_sdk_kms::primitives::Blob;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_sdk_kms::types::{KeyUsageType, MessageType};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use sigstore_kms_plugins::{CallContext, HandlerError, HashFunc, KmsHandler, MessageOptions};
 use sigstore_kms_provider_kit::call::{self, check_deadline, time_left};
 use sigstore_kms_provider_kit::runtime::Runtime;
@@ -154,6 +154,15 @@ impl AwsKms {
     }
 }
 
+/// The time this call may still spend on the network: the host's deadline, less a margin (a
+/// tenth, at most half a second) so that our own error, which says what timed out, reaches the
+/// host before the host gives up and kills the plugin.
+fn budget(ctx: &CallContext) -> Result<std::time::Duration, Error> {
+    let left = time_left(ctx)?;
+    let margin = (left / 10).min(std::time::Duration::from_millis(500));
+    Ok(left - margin)
+}
+
 /// One call's connection to AWS KMS: the runtime, the client, and the parsed reference.
 struct Call<'a> {
     ctx: &'a CallContext,
@@ -169,7 +178,7 @@ impl<'a> Call<'a> {
         let runtime = Runtime::new("AWS KMS")?;
         let session = runtime.block_on(
             "loading the AWS configuration (region, credentials sources)",
-            time_left(ctx)?,
+            budget(ctx)?,
             config::load(&reference),
         )??;
         Ok(Call { ctx, reference, runtime, session })
@@ -177,11 +186,8 @@ impl<'a> Call<'a> {
 
     /// Runs one request future within the time left.
     fn run<T, F: std::future::Future<Output = Result<T, Error>>>(&self, op: &str, f: F) -> Result<T, Error> {
-        let what = format!(
-            "AWS KMS {op} for key {} at {}",
-            self.session.target.key, self.session.target.endpoint
-        );
-        self.runtime.block_on(&what, time_left(self.ctx)?, f)?
+        let what = format!("AWS KMS {op} for key {} at {}", self.session.target.key, self.session.target.endpoint);
+        self.runtime.block_on(&what, budget(self.ctx)?, f)?
     }
 
     fn client(&self) -> &aws_sdk_kms::Client {
@@ -198,7 +204,10 @@ impl<'a> Call<'a> {
     }
 
     async fn fetch_public_key(&self, key_id: &str) -> Result<(PublicKey, Scheme), Error> {
-        let out = self.get_public_key(key_id).await.map_err(|e| errors::describe("GetPublicKey", &self.session.target, &e))?;
+        let out = self
+            .get_public_key(key_id)
+            .await
+            .map_err(|e| errors::describe("GetPublicKey", &self.session.target, &e))?;
         self.parse_public_key(&out)
     }
 

@@ -153,7 +153,13 @@ mod tests {
             false,
         ),
         ("awskms:///alias/ExampleAlias", "", "alias/ExampleAlias", "alias/ExampleAlias", false),
-        ("awskms://localhost:4566/alias/ExampleAlias", "localhost:4566", "alias/ExampleAlias", "alias/ExampleAlias", false),
+        (
+            "awskms://localhost:4566/alias/ExampleAlias",
+            "localhost:4566",
+            "alias/ExampleAlias",
+            "alias/ExampleAlias",
+            false,
+        ),
         (
             "awskms:///arn:aws:kms:us-east-2:111122223333:alias/ExampleAlias",
             "",
@@ -196,7 +202,11 @@ mod tests {
             let got = Reference::parse_uri(input);
             assert_eq!(got.is_err(), want_err, "{input}: {got:?}");
             if let Ok(r) = got {
-                assert_eq!((r.endpoint.as_str(), r.key_id.as_str(), r.alias.as_str()), (endpoint, key_id, alias), "{input}");
+                assert_eq!(
+                    (r.endpoint.as_str(), r.key_id.as_str(), r.alias.as_str()),
+                    (endpoint, key_id, alias),
+                    "{input}"
+                );
                 // What the plugin receives is the URI after the scheme.
                 assert_eq!(Reference::parse(input.strip_prefix("awskms://").unwrap()).unwrap(), r);
                 assert_eq!(r.to_string(), input, "the reference prints as it was given");
@@ -218,7 +228,9 @@ mod tests {
         assert!(Reference::parse("/alias/x\ny").is_err());
         assert_eq!(ok("user@host:1/alias/x").endpoint, "user@host:1");
         // The key ARN needs a 12-digit account and a known partition; key IDs have no slashes.
-        assert!(Reference::parse("/arn:aws:kms:us-east-2:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab").is_err());
+        assert!(
+            Reference::parse("/arn:aws:kms:us-east-2:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab").is_err()
+        );
         assert!(Reference::parse("/arn:aws-iso:kms:us-east-2:111122223333:alias/x").is_err());
         assert!(Reference::parse("/arn:aws:kms:us-east-2:111122223333:key/").is_err());
         assert!(Reference::parse("host/path/alias/x").is_err());
