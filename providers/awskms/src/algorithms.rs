@@ -46,7 +46,8 @@ pub struct Scheme {
     pub algorithm: SigningAlgorithmSpec,
     /// Its hash function.
     pub hash: HashFunc,
-    /// The RSA padding (ignored for ECDSA).
+    /// The RSA padding (ignored for ECDSA). PSS signatures verify with any salt length, as Go's
+    /// provider verifies them (AWS KMS signs with a salt as long as the digest).
     pub padding: RsaPadding,
 }
 
@@ -81,9 +82,9 @@ impl Scheme {
             S::RsassaPkcs1V15Sha256 => (HashFunc::Sha256, RsaPadding::Pkcs1v15),
             S::RsassaPkcs1V15Sha384 => (HashFunc::Sha384, RsaPadding::Pkcs1v15),
             S::RsassaPkcs1V15Sha512 => (HashFunc::Sha512, RsaPadding::Pkcs1v15),
-            S::RsassaPssSha256 => (HashFunc::Sha256, RsaPadding::Pss),
-            S::RsassaPssSha384 => (HashFunc::Sha384, RsaPadding::Pss),
-            S::RsassaPssSha512 => (HashFunc::Sha512, RsaPadding::Pss),
+            S::RsassaPssSha256 => (HashFunc::Sha256, RsaPadding::PssAnySalt),
+            S::RsassaPssSha384 => (HashFunc::Sha384, RsaPadding::PssAnySalt),
+            S::RsassaPssSha512 => (HashFunc::Sha512, RsaPadding::PssAnySalt),
             _ => return None,
         };
         Some(Scheme { algorithm: algorithm.clone(), hash, padding })
@@ -114,7 +115,7 @@ mod tests {
     fn the_first_signing_algorithm_counts() {
         let rsa = [SigningAlgorithmSpec::RsassaPssSha256, SigningAlgorithmSpec::RsassaPkcs1V15Sha256];
         let s = Scheme::of_key("k", &rsa).unwrap();
-        assert_eq!((s.hash, s.padding), (HashFunc::Sha256, RsaPadding::Pss));
+        assert_eq!((s.hash, s.padding), (HashFunc::Sha256, RsaPadding::PssAnySalt));
         let s = Scheme::of_key("k", &[SigningAlgorithmSpec::EcdsaSha384]).unwrap();
         assert_eq!(s.hash, HashFunc::Sha384);
         let e = Scheme::of_key("alias/enc", &[]).unwrap_err().to_string();

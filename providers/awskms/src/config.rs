@@ -2,9 +2,12 @@
 //! SDK's standard sources, plus what the Go provider adds (the endpoint in the URI,
 //! `AWS_TLS_INSECURE_SKIP_VERIFY`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_types::date_time::{DateTime, Format};
+
 use aws_config::imds::region::ImdsRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
@@ -33,23 +36,12 @@ fn env(name: &str) -> Option<String> {
 
 /// How HTTPS servers are checked: `AWS_TLS_INSECURE_SKIP_VERIFY=1` (exactly `1`, as in Go), or
 /// `AWS_CA_BUNDLE`, or the system's roots.
-pub fn trust() -> Result<Trust, Error> {
+pub fn trust() -> Trust {
     if std::env::var("AWS_TLS_INSECURE_SKIP_VERIFY").is_ok_and(|v| v == "1") {
-        return Ok(Trust::Insecure);
+        return Trust::Insecure;
     }
-    match env("AWS_CA_BUNDLE") {
-        None => Ok(Trust::System),
-        Some(path) => {
-            let pem =
-                std::fs::read(&path).map_err(|e| Error::new(format!("AWS_CA_BUNDLE={path} cannot be read: {e}")))?;
-            if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-                return Err(Error::new(format!(
-                    "AWS_CA_BUNDLE={path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
-                )));
-            }
-            Ok(Trust::Bundle(pem))
-        }
-    }
+    // Read when the first HTTPS connection is made: an http:// endpoint never touches it.
+    env("AWS_CA_BUNDLE").map_or(Trust::System, |path| Trust::Bundle(path.into()))
 }
 
 /// Where requests go, in words, for messages: the endpoint in the URI (https, as Go does), else
@@ -88,10 +80,12 @@ pub struct Session {
 /// `AWS_EC2_METADATA_DISABLED=true`). The ARN comes before the instance metadata so that a
 /// reference that names its region never waits for a metadata endpoint that is not there.
 pub async fn load(reference: &Reference) -> Result<Session, Error> {
-    let http = http::Client::new(trust()?);
+    let http = http::Client::new(trust());
     let provider_config = ProviderConfig::default().with_http_client(http.clone());
     let arn_region = reference.arn_region().map(|r| Region::new(r.to_owned()));
-    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+    // An empty AWS_REGION counts as unset, as in Go (the SDK's own provider would answer "").
+    let env_region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).map(Region::new);
+    let region = RegionProviderChain::first_try(env_region)
         .or_else(ProfileFileRegionProvider::builder().configure(&provider_config).build())
         .or_else(arn_region)
         .or_else(ImdsRegionProvider::builder().configure(&provider_config).build());
@@ -102,6 +96,13 @@ pub async fn load(reference: &Reference) -> Result<Session, Error> {
              which names its region"
         )));
     };
+    if region.as_ref().is_empty() || !region.as_ref().bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Error::new(format!(
+            "the AWS region {:?} is not a region name (such as eu-west-2): check AWS_REGION, AWS_DEFAULT_REGION and the \
+             profile's region",
+            region.as_ref()
+        )));
+    }
     let timeouts = TimeoutConfig::builder().connect_timeout(CONNECT_TIMEOUT).build();
     let sdk = aws_config::defaults(behavior_version())
         .http_client(http)
@@ -110,6 +111,9 @@ pub async fn load(reference: &Reference) -> Result<Session, Error> {
         .load()
         .await;
     let mut kms = aws_sdk_kms::config::Builder::from(&sdk);
+    if let Some(credentials) = sdk.credentials_provider() {
+        kms = kms.credentials_provider(RefuseExpired(credentials));
+    }
     if !reference.endpoint.is_empty() {
         kms = kms.endpoint_url(format!("https://{}", reference.endpoint));
     }
@@ -122,6 +126,29 @@ pub async fn load(reference: &Reference) -> Result<Session, Error> {
         secrets,
     };
     Ok(Session { client: aws_sdk_kms::Client::from_conf(kms.build()), target })
+}
+
+/// Refuses credentials that have already expired (a `credential_process` or cache that hands
+/// out stale ones): AWS would refuse them anyway, with a less helpful message.
+#[derive(Debug)]
+struct RefuseExpired(SharedCredentialsProvider);
+
+impl ProvideCredentials for RefuseExpired {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let credentials = self.0.provide_credentials().await?;
+            match credentials.expiry() {
+                Some(at) if at <= SystemTime::now() => Err(CredentialsError::provider_error(format!(
+                    "the credentials have expired (at {})",
+                    DateTime::from(at).fmt(Format::DateTime).unwrap_or_else(|_| "an earlier time".into())
+                ))),
+                _ => Ok(credentials),
+            }
+        })
+    }
 }
 
 #[cfg(test)]

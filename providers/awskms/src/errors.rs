@@ -189,6 +189,10 @@ fn credentials_hint(err: &CredentialsError, cause: &str) -> String {
             "the AWS credential configuration is invalid ({cause}): check ~/.aws/config, ~/.aws/credentials and the \
              AWS_* environment variables"
         ),
+        _ if cause.contains("expired") => format!(
+            "the AWS credentials have expired ({cause}): get new ones (aws sso login, a new session token, or whatever \
+             the profile's credential_process or source uses)"
+        ),
         _ => format!(
             "loading AWS credentials failed ({cause}): check the profile in use (AWS_PROFILE) and its source; for SSO, \
              log in again with aws sso login"

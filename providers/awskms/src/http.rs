@@ -28,14 +28,15 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use rustls::pki_types::pem::PemObject as _;
 
 /// How HTTPS servers are checked.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Trust {
     /// The system's root certificates.
     System,
-    /// Only these PEM certificates (`AWS_CA_BUNDLE`).
-    Bundle(Vec<u8>),
+    /// Only the PEM certificates of this file (`AWS_CA_BUNDLE`).
+    Bundle(std::path::PathBuf),
     /// No check at all (`AWS_TLS_INSECURE_SKIP_VERIFY=1`).
     Insecure,
 }
@@ -44,7 +45,7 @@ impl fmt::Debug for Trust {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Trust::System => f.write_str("System"),
-            Trust::Bundle(pem) => write!(f, "Bundle({} bytes)", pem.len()),
+            Trust::Bundle(path) => write!(f, "Bundle({})", path.display()),
             Trust::Insecure => f.write_str("Insecure"),
         }
     }
@@ -131,12 +132,14 @@ impl ByScheme {
                 Ok(b) => SharedHttpConnector::new(b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build()),
                 Err(e) => SharedHttpConnector::new(Failing(e)),
             },
-            Trust::Bundle(pem) => {
-                let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(pem.clone());
-                let context = TlsContext::builder()
-                    .with_trust_store(store)
-                    .build()
-                    .map_err(|e| format!("AWS_CA_BUNDLE cannot be used: {e}"));
+            Trust::Bundle(path) => {
+                let context = bundle(path).and_then(|pem| {
+                    let store = TrustStore::empty().with_native_roots(false).with_pem_certificate(pem);
+                    TlsContext::builder()
+                        .with_trust_store(store)
+                        .build()
+                        .map_err(|e| format!("AWS_CA_BUNDLE={} cannot be used: {e}", path.display()))
+                });
                 match (self.builder(true), context) {
                     (Ok(b), Ok(ctx)) => SharedHttpConnector::new(
                         b.tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).tls_context(ctx).build(),
@@ -162,6 +165,20 @@ impl HttpConnector for ByScheme {
         } else {
             self.plain().call(request)
         }
+    }
+}
+
+/// The certificates of `AWS_CA_BUNDLE`, checked to be PEM certificates (rustls would panic on
+/// anything else).
+fn bundle(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("AWS_CA_BUNDLE={} cannot be read: {e}", path.display()))?;
+    let certs: Result<Vec<_>, _> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(pem),
+        _ => Err(format!(
+            "AWS_CA_BUNDLE={} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )),
     }
 }
 

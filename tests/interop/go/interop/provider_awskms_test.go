@@ -17,12 +17,16 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/rand"
 	"crypto/sha512"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -184,9 +188,9 @@ func (k *localKMS) api(t *testing.T, op string, body any) map[string]any {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out map[string]any
+	out := map[string]any{}
 	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || json.Unmarshal(raw, &out) != nil {
+	if resp.StatusCode != 200 || (len(bytes.TrimSpace(raw)) > 0 && json.Unmarshal(raw, &out) != nil) {
 		t.Fatalf("local-kms %s: %s %s", op, resp.Status, raw)
 	}
 	return out
@@ -419,7 +423,9 @@ func goVerify(key any, h crypto.Hash, digest, sig []byte) error {
 		}
 		return nil
 	case *rsa.PublicKey:
-		return rsa.VerifyPSS(k, h, digest, sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash})
+		// Any salt length, as Go's AWS provider verifies (AWS signs with the digest's
+		// length, local-kms with the longest).
+		return rsa.VerifyPSS(k, h, digest, sig, nil)
 	}
 	return fmt.Errorf("unexpected key %T", key)
 }
@@ -428,7 +434,7 @@ func opensslVerify(t *testing.T, alg awsAlgorithm, pubFile, sigFile, file string
 	t.Helper()
 	args := []string{"dgst", "-" + strings.ToLower(strings.ReplaceAll(alg.hash.String(), "-", "")), "-verify", pubFile, "-signature", sigFile}
 	if strings.HasPrefix(alg.spec, "RSA") {
-		args = append(args, "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:digest")
+		args = append(args, "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:auto")
 	}
 	out, err := exec.Command("openssl", append(args, file)...).CombinedOutput()
 	return string(out), err == nil && strings.Contains(string(out), "Verified OK")
@@ -669,11 +675,15 @@ echo '{"Version":1,"AccessKeyId":"AKIAIOSFODNN7EXAMPLE","SecretAccessKey":"`+aws
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 		t.Setenv("AWS_CONFIG_FILE", cfg)
 		t.Setenv("AWS_PROFILE", "expired")
-		expect(t, "expired credentials", []string{"expired"}, "sign", "--key", "awskms:///alias/errors", blob)
+		expect(t, "expired credentials", []string{"have expired", "2001-01-01T00:00:00Z", "aws sso login"}, "sign", "--key", "awskms:///alias/errors", blob)
 	})
 	t.Run("no_region", func(t *testing.T) {
 		t.Setenv("AWS_REGION", "")
 		expect(t, "no region", []string{"no AWS region is configured", "AWS_REGION"}, "sign", "--key", "awskms:///alias/errors", blob)
+	})
+	t.Run("bad_region", func(t *testing.T) {
+		t.Setenv("AWS_REGION", "eu west 2")
+		expect(t, "a region that is not a region name", []string{"\"eu west 2\" is not a region name", "AWS_REGION"}, "sign", "--key", "awskms:///alias/errors", blob)
 	})
 	t.Run("https_endpoint_in_uri_without_tls", func(t *testing.T) {
 		// The endpoint in the URI is reached over https, as in Go: local-kms speaks plain HTTP.
@@ -734,12 +744,15 @@ func TestProviderAWSKMSTLS(t *testing.T) {
 	k := startLocalKMS(t)
 	awsEnv(t, k.url)
 	target, _ := url.Parse(k.url)
-	srv := httptest.NewTLSServer(httputil.NewSingleHostReverseProxy(target))
+	caPEM, leaf := testCertificates(t)
+	srv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	srv.StartTLS()
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "https://")
 	dir := scratch(t, "aws-tls")
 	caFile := filepath.Join(dir, "ca.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	os.WriteFile(caFile, caPEM, 0o600)
 	// The endpoint of the URI wins over AWS_ENDPOINT_URL_KMS: point that somewhere dead.
 	t.Setenv("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
 	uri := "awskms://" + host + "/alias/tls"
@@ -763,6 +776,10 @@ func TestProviderAWSKMSTLS(t *testing.T) {
 		t.Setenv("AWS_TLS_INSECURE_SKIP_VERIFY", "1")
 		blob := filepath.Join(dir, "blob")
 		os.WriteFile(blob, []byte("over tls"), 0o600)
+		if out, ok, _ := awsCall(t, p, dir, "generate-key", "--key", "awskms://"+host+"/alias/tls-insecure"); !ok {
+			t.Fatalf("generate-key with AWS_TLS_INSECURE_SKIP_VERIFY=1: %s", out)
+		}
+		uri := "awskms://" + host + "/alias/tls-insecure"
 		out, ok, _ := awsCall(t, p, dir, "sign", "--key", uri, blob)
 		if !ok {
 			t.Fatalf("with AWS_TLS_INSECURE_SKIP_VERIFY=1: %s", out)
@@ -773,6 +790,35 @@ func TestProviderAWSKMSTLS(t *testing.T) {
 			t.Errorf("verify over TLS: %s", out)
 		}
 	})
+}
+
+// testCertificates makes a CA and a server certificate for 127.0.0.1 signed
+// by it: the CA's PEM, and the server's certificate with its key.
+func testCertificates(t *testing.T) ([]byte, tls.Certificate) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sigstore-kms-plugins test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // docBlocks returns the fenced code blocks of language lang in a Markdown file.
