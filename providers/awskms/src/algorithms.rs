@@ -76,12 +76,10 @@ impl Scheme {
     pub fn of(algorithm: &SigningAlgorithmSpec) -> Option<Self> {
         use SigningAlgorithmSpec as S;
         let (hash, padding) = match algorithm {
-            S::EcdsaSha256 => (HashFunc::Sha256, RsaPadding::Pkcs1v15),
-            S::EcdsaSha384 => (HashFunc::Sha384, RsaPadding::Pkcs1v15),
-            S::EcdsaSha512 => (HashFunc::Sha512, RsaPadding::Pkcs1v15),
-            S::RsassaPkcs1V15Sha256 => (HashFunc::Sha256, RsaPadding::Pkcs1v15),
-            S::RsassaPkcs1V15Sha384 => (HashFunc::Sha384, RsaPadding::Pkcs1v15),
-            S::RsassaPkcs1V15Sha512 => (HashFunc::Sha512, RsaPadding::Pkcs1v15),
+            // The padding is not used for ECDSA.
+            S::EcdsaSha256 | S::RsassaPkcs1V15Sha256 => (HashFunc::Sha256, RsaPadding::Pkcs1v15),
+            S::EcdsaSha384 | S::RsassaPkcs1V15Sha384 => (HashFunc::Sha384, RsaPadding::Pkcs1v15),
+            S::EcdsaSha512 | S::RsassaPkcs1V15Sha512 => (HashFunc::Sha512, RsaPadding::Pkcs1v15),
             S::RsassaPssSha256 => (HashFunc::Sha256, RsaPadding::PssAnySalt),
             S::RsassaPssSha384 => (HashFunc::Sha384, RsaPadding::PssAnySalt),
             S::RsassaPssSha512 => (HashFunc::Sha512, RsaPadding::PssAnySalt),

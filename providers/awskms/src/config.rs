@@ -22,6 +22,7 @@ use crate::Error;
 
 /// The SDK behaviour version this plugin was written and tested against (pinned rather than
 /// "latest", so that an SDK upgrade cannot change defaults such as retries unnoticed).
+#[must_use]
 pub fn behavior_version() -> BehaviorVersion {
     BehaviorVersion::v2026_01_12()
 }
@@ -36,6 +37,7 @@ fn env(name: &str) -> Option<String> {
 
 /// How HTTPS servers are checked: `AWS_TLS_INSECURE_SKIP_VERIFY=1` (exactly `1`, as in Go), or
 /// `AWS_CA_BUNDLE`, or the system's roots.
+#[must_use]
 pub fn trust() -> Trust {
     if std::env::var("AWS_TLS_INSECURE_SKIP_VERIFY").is_ok_and(|v| v == "1") {
         return Trust::Insecure;

@@ -92,6 +92,7 @@ where
 }
 
 /// The message for an error AWS KMS answered with `code`.
+#[must_use]
 pub fn service_error(op: &str, target: &Target, code: &str, message: &str) -> String {
     let said = if message.is_empty() { code.to_owned() } else { format!("{code}: {message}") };
     match code {

@@ -51,12 +51,15 @@ impl fmt::Debug for Trust {
     }
 }
 
+/// Connect and read timeouts: what tells the SDK's connector settings apart.
+type Timeouts = (Option<Duration>, Option<Duration>);
+
 /// The [`HttpClient`] given to the SDK.
 #[derive(Debug, Clone)]
 pub struct Client {
     trust: Trust,
     /// One connector (and so one connection pool) per timeout settings, as the SDK expects.
-    connectors: Arc<Mutex<Vec<((Option<Duration>, Option<Duration>), SharedHttpConnector)>>>,
+    connectors: Arc<Mutex<Vec<(Timeouts, SharedHttpConnector)>>>,
 }
 
 impl Client {
@@ -175,10 +178,7 @@ fn bundle(path: &std::path::Path) -> Result<Vec<u8>, String> {
     let certs: Result<Vec<_>, _> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem).collect();
     match certs {
         Ok(c) if !c.is_empty() => Ok(pem),
-        _ => Err(format!(
-            "AWS_CA_BUNDLE={} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        )),
+        _ => Err(format!("AWS_CA_BUNDLE={} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())),
     }
 }
 

@@ -160,7 +160,7 @@ impl AwsKms {
 fn budget(ctx: &CallContext) -> Result<std::time::Duration, Error> {
     let left = time_left(ctx)?;
     let margin = (left / 10).min(std::time::Duration::from_millis(500));
-    Ok(left - margin)
+    Ok(left.saturating_sub(margin))
 }
 
 /// One call's connection to AWS KMS: the runtime, the client, and the parsed reference.

@@ -5,7 +5,7 @@
 //! (`regex-lite`: leftmost-first, ASCII `\d`, `.` not matching a newline), tried in Go's order:
 //! key ID, key ARN, alias name, alias ARN.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::OnceLock;
 
 use regex_lite::Regex;
@@ -111,10 +111,11 @@ fn invalid(uri: &str) -> Error {
     let mut text = format!("invalid AWS KMS key reference {uri:?}: use one of {FORMS}");
     let rest = uri.strip_prefix("awskms://").unwrap_or(uri);
     if !rest.contains('/') {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "; without an endpoint the reference needs three slashes: \"awskms:///{rest}\" (or \"awskms:///alias/{rest}\" \
              for an alias)"
-        ));
+        );
     }
     Error::new(text)
 }

@@ -393,7 +393,11 @@ mod tests {
             let sig = key.sign_with_rng(&mut rand_core::OsRng, pss_with_salt(HashFunc::Sha256, salt).unwrap(), &digest);
             let sig = sig.unwrap();
             public.verify_with(&sig, Input::Digest(&digest), sha, RsaPadding::PssAnySalt).unwrap();
-            assert_eq!(public.verify_with(&sig, Input::Digest(&digest), sha, RsaPadding::Pss).is_ok(), salt == 32, "{salt}");
+            assert_eq!(
+                public.verify_with(&sig, Input::Digest(&digest), sha, RsaPadding::Pss).is_ok(),
+                salt == 32,
+                "{salt}"
+            );
             let other = hash::digest_reader(HashFunc::Sha256, &mut &b"msG"[..]).unwrap();
             assert!(public.verify_with(&sig, Input::Digest(&other), sha, RsaPadding::PssAnySalt).is_err());
         }
