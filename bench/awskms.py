@@ -261,9 +261,32 @@ def report(r: Dict[str, Any], goal: Callable[[bool, str], None]) -> List[str]:
     return lines
 
 
+def standalone() -> int:
+    """``python3 bench/awskms.py``: this section alone, with the package already in ``.venv``
+    (``make bench`` builds it; ``BENCH_SECTIONS=awskms make bench`` runs this section in the
+    whole report)."""
+    venv_python = REPO / ".venv" / "bin" / "python"
+    if not venv_python.exists():
+        print("no .venv: run make test-python or make bench first", file=sys.stderr)
+        return 2
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    with tempfile.TemporaryDirectory(prefix="skp-bench-") as tmp:
+        work = Path(tmp)
+        (work / "bin").mkdir()
+        subprocess.run(["cc", "-O2", "-o", str(work / "bin" / "sigstore-kms-minimal"), str(BENCH / "minimal_plugin.c")], check=True)
+        r = run(prepare(work, venv_python, target), work / "bin")
+    goals: List[str] = []
+    lines = report(r, lambda ok, text: goals.append(("met: " if ok else "**MISSED**: ") + text))
+    print("\n".join(lines + [f"- {g}" for g in goals]))
+    print(json.dumps(r, indent=1), file=sys.stderr)
+    return 0
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--inner":
         print(json.dumps(inner(json.loads(sys.argv[2]))))
+    elif len(sys.argv) == 1:
+        sys.exit(standalone())
     else:
         print(__doc__)
         sys.exit(2)
