@@ -220,6 +220,11 @@ impl PublicKey {
                     .map_err(|_| failed(&"not an ASN.1 DER ECDSA signature"))?;
                 let verifier = p521::ecdsa::VerifyingKey::from_affine(*k.as_affine())
                     .map_err(|_| failed(&"the P-521 key is not usable for ECDSA"))?;
+                // The `ecdsa` crate refuses a prehash shorter than half the field (33 bytes for
+                // P-521), so a SHA-256 digest (what cosign's clients hash with) would never
+                // verify. A digest shorter than the curve order is taken whole as an integer
+                // (SEC 1 section 4.1.4, as Go and OpenSSL do), so zeros on the left change nothing.
+                let digest = if digest.len() < 66 { [vec![0u8; 66 - digest.len()], digest].concat() } else { digest };
                 verifier.verify_prehash(&digest, &sig).map_err(|_| failed(&"ECDSA verification failed"))
             }
             PublicKey::Rsa(k) => {
@@ -365,6 +370,15 @@ mod tests {
         parsed.verify(der.as_bytes(), Input::Message(&mut &b"msg"[..]), implicit(HashFunc::Sha512)).unwrap();
         parsed.verify(der.as_bytes(), Input::Digest(&digest), implicit(HashFunc::Sha256)).unwrap();
         assert!(parsed.verify(der.as_bytes(), Input::Message(&mut &b"msG"[..]), implicit(HashFunc::Sha512)).is_err());
+        // A SHA-256 digest, shorter than the ecdsa crate takes for P-521: signed over the digest
+        // zero-padded on the left, which is the same integer (what Go's ecdsa.SignASN1 signs).
+        let short = hash::digest_reader(HashFunc::Sha256, &mut &b"msg"[..]).unwrap();
+        let padded = [vec![0u8; 34], short.clone()].concat();
+        let sig: p521::ecdsa::Signature = key.sign_prehash(&padded).unwrap();
+        let der = sig.to_der();
+        parsed.verify(der.as_bytes(), Input::Message(&mut &b"msg"[..]), implicit(HashFunc::Sha256)).unwrap();
+        parsed.verify(der.as_bytes(), Input::Digest(&short), implicit(HashFunc::Sha256)).unwrap();
+        assert!(parsed.verify(der.as_bytes(), Input::Message(&mut &b"msG"[..]), implicit(HashFunc::Sha256)).is_err());
     }
 
     #[test]
