@@ -8,7 +8,7 @@ const { fileURLToPath } = require('node:url');
 const native = require('./binding.js');
 const { KmsPluginError, codes } = require('./errors.js');
 const { dispatcher, errorMessage } = require('./handler.js');
-const { sigstoreSigner } = require('./sigstore.js');
+const { sigstoreSigner, verifyBundle, BundleVerificationError } = require('./sigstore.js');
 
 /** The defaults of the Rust core, which checks and defaults every option (docs/options.md). */
 const DEFAULT_TIMEOUT_MS = native.defaultTimeoutMs();
@@ -305,6 +305,8 @@ module.exports = {
   getSignerVerifier,
   SignerVerifier,
   sigstoreSigner,
+  verifyBundle,
+  BundleVerificationError,
   listPlugins,
   registerProvider,
   unregisterProvider,

@@ -17,6 +17,7 @@
 //! * [`handler`]: KMS handlers written in JavaScript, called from the core's worker threads;
 //! * [`provider`]: in-process providers' prefixes;
 //! * [`plugin`]: the plugin side (`serve()` on the core's plugin SDK) and the wire codec;
+//! * [`bundle`]: `verifyBundle`'s native half (the `sigstore-kms-bundle` crate; Node-only);
 //! * [`discovery`]: the plugins on the search path (`listPlugins`);
 //! * [`error`]: the one place errors become JavaScript values;
 //! * [`entry`]: the `sigstore-kms` CLI and the bundled `sigstore-kms-localkms` plugin for the
@@ -28,6 +29,7 @@
 //   take `&Env` like the generated code does, though `Env` is a small `Copy` handle.
 #![allow(clippy::needless_pass_by_value, clippy::trivially_copy_pass_by_ref)]
 
+pub mod bundle;
 pub mod discovery;
 pub mod entry;
 pub mod error;

@@ -18,11 +18,14 @@
 //! * [`plugin`]: the plugin side (the Rust SDK with a Python handler) and the wire codec;
 //! * [`discovery`]: `list_plugins`; [`keys`]: public key DER;
 //! * [`error`]: the one place where errors cross the language boundary;
+//! * [`bundle`]: Sigstore bundles (the `sigstore-kms-bundle` crate) for
+//!   `sigstore_kms_plugins.sigstore` (Python-only);
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions
 //!   for the package's console scripts.
 
 use pyo3::prelude::*;
 
+pub mod bundle;
 pub mod discovery;
 pub mod entry;
 pub mod error;
@@ -46,6 +49,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     handler::register(m)?;
     provider::register(m)?;
     plugin::register(m)?;
+    bundle::register(m)?;
     options::register(m)?;
     entry::register(m)?;
     Ok(())
