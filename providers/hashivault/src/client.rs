@@ -40,6 +40,8 @@ pub enum Failure {
     Timeout(Duration),
     /// The request did not reach the server, or its answer was not HTTP: what happened.
     Transport(String),
+    /// The TLS handshake failed (the server's certificate, most often): what happened.
+    Tls(String),
     /// The server answered 2xx with a body that is not JSON.
     Response(String),
 }
@@ -219,6 +221,7 @@ impl Client {
         match e {
             ureq::Error::Timeout(_) => Failure::Timeout(timeout),
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Timeout(timeout),
+            ureq::Error::Io(io) if is_tls_failure(io) => Failure::Tls(scrub(io.to_string())),
             ureq::Error::Io(io) => Failure::Transport(scrub(match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
                 std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
@@ -234,10 +237,7 @@ impl Client {
             ureq::Error::Protocol(p) => Failure::Transport(scrub(format!(
                 "the answer is not HTTP ({p}); if the server uses TLS, VAULT_ADDR must start with https://"
             ))),
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => Failure::Transport(scrub(format!(
-                "TLS failed: {e}; check VAULT_CACERT / VAULT_CAPATH (the CA that issued the server's certificate), \
-                 VAULT_TLS_SERVER_NAME, and that the server speaks TLS at all (http:// otherwise)"
-            ))),
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => Failure::Tls(scrub(e.to_string())),
             ureq::Error::ConnectProxyFailed(why) => Failure::Transport(scrub(format!(
                 "the proxy refused the connection ({why}); check VAULT_PROXY_ADDR, HTTPS_PROXY and NO_PROXY"
             ))),
@@ -245,6 +245,13 @@ impl Client {
             other => Failure::Transport(scrub(other.to_string())),
         }
     }
+}
+
+/// Whether an I/O error is rustls's (ureq passes handshake failures on as I/O errors).
+fn is_tls_failure(io: &std::io::Error) -> bool {
+    let inner = io.get_ref().map(ToString::to_string).unwrap_or_default();
+    let text = format!("{io} {inner}").to_ascii_lowercase();
+    ["certificate", "handshake", "tls", "peer sent", "alert"].iter().any(|w| text.contains(w))
 }
 
 /// Resolves a redirect's `Location` against the URL that was redirected.

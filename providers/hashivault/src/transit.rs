@@ -369,6 +369,9 @@ impl Transit<'_> {
                     ),
                     404 => return self.not_found(),
                     400 if has("not found") => return self.not_found(),
+                    400 if has("http request to an https server") => format!(
+                        "{what} failed: {server} speaks HTTPS (HTTP 400{errs}): {var} must start with https://"
+                    ),
                     400 if has("does not support signing") => format!(
                         "{what} failed: transit key {:?} cannot sign (HTTP 400{errs}): use a key of type {}",
                         self.key,
@@ -398,6 +401,12 @@ impl Transit<'_> {
             Failure::Transport(why) => format!(
                 "{what} failed: cannot reach {server}: {why}; check {var}, and that the server is running and listening \
                  there"
+            ),
+            Failure::Tls(why) => format!(
+                "{what} failed: the TLS connection to {server} failed: {why}; check VAULT_CACERT, VAULT_CACERT_BYTES or \
+                 VAULT_CAPATH (the CA that issued the server's certificate; else the system's roots are used), \
+                 VAULT_TLS_SERVER_NAME, VAULT_CLIENT_CERT/VAULT_CLIENT_KEY if the server wants a client certificate, \
+                 and that the server speaks TLS at all (else {var} must start with http://)"
             ),
             Failure::Response(body) => format!(
                 "{what} failed: the answer of {server} is not JSON ({body:?}); is {var} the address of a Vault or \
