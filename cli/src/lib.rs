@@ -11,6 +11,8 @@
 //! sigstore-kms sign         --key URI [--hash sha256] [--digest] FILE|-
 //! sigstore-kms verify      (--key URI | --public-key PEM) --signature SIGFILE [--hash sha256] [--digest] FILE|-
 //! sigstore-kms check        --key URI
+//! sigstore-kms pkcs11 list-tokens [--module-path LIB] [--json]
+//! sigstore-kms pkcs11 list-keys   --token LABEL [--module-path LIB] [--pin-source FILE] [--json]
 //! ```
 //!
 //! Global `--timeout SECONDS` (default 300, 0 for none). Errors go to stderr as `error: ...`;
@@ -18,7 +20,8 @@
 //!
 //! The same program is also the `localkms` plugin: started under the name
 //! `sigstore-kms-localkms` (a symbolic or hard link), it serves the protocol with
-//! [`sigstore_kms_localkms::LocalKms`], so one install can ship both.
+//! [`sigstore_kms_localkms::LocalKms`], so one install can ship both; started as
+//! `sigstore-kms-pkcs11`, it is the PKCS#11 plugin ([`sigstore_kms_pkcs11::Pkcs11Kms`]).
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -35,12 +38,17 @@ use sigstore_kms_localkms::{HashChoice, Input};
 use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier};
 
 mod check;
+mod pkcs11;
 
 /// Files at least this large get a progress bar (when stderr is a terminal).
 pub const PROGRESS_THRESHOLD: u64 = 64 * 1024 * 1024;
 
 /// The program name under which this binary acts as the `localkms` plugin.
 pub const LOCALKMS_PROGRAM: &str = "sigstore-kms-localkms";
+
+/// The program name under which this binary acts as the `pkcs11` plugin (it links it anyway,
+/// for `sigstore-kms pkcs11`).
+pub const PKCS11_PROGRAM: &str = "sigstore-kms-pkcs11";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -124,6 +132,11 @@ enum Command {
         #[arg(long, value_name = "URI")]
         key: String,
     },
+    /// PKCS#11 tokens and their keys' URIs (for pkcs11: keys, like `cosign pkcs11-tool`).
+    Pkcs11 {
+        #[command(subcommand)]
+        command: pkcs11::Command,
+    },
 }
 
 /// A per-call timeout; `None` waits for ever.
@@ -156,13 +169,16 @@ impl<E: std::fmt::Display> From<E> for Failure {
 
 type CmdResult = Result<(), Failure>;
 
-/// The binary's `main`: the `localkms` plugin when started as `sigstore-kms-localkms`,
-/// otherwise the CLI on this process's arguments.
+/// The binary's `main`: the `localkms` plugin when started as `sigstore-kms-localkms`, the
+/// `pkcs11` plugin as `sigstore-kms-pkcs11`, otherwise the CLI on this process's arguments.
 #[must_use]
 pub fn main_entry() -> ExitCode {
     let argv0 = std::env::args_os().next().unwrap_or_default();
     if Path::new(&argv0).file_name().is_some_and(|n| n == LOCALKMS_PROGRAM) {
         return sigstore_kms_localkms::main_entry();
+    }
+    if Path::new(&argv0).file_name().is_some_and(|n| n == PKCS11_PROGRAM) {
+        return sigstore_kms_pkcs11::main_entry();
     }
     ExitCode::from(u8::try_from(run(std::env::args_os())).unwrap_or(1))
 }
@@ -227,6 +243,7 @@ fn execute(cli: Cli) -> CmdResult {
             out("Verified OK\n")
         }
         Command::Check { key } => check::run(&key, timeout),
+        Command::Pkcs11 { command } => pkcs11::run(command),
     }
 }
 
