@@ -142,13 +142,16 @@ func startBao(t *testing.T, withTLS bool) *baoServer {
 		t.Fatal("OPENBAO_BIN is not set: run the provider tests with tests/providers/run.sh (make test-providers), which installs OpenBao")
 	}
 	dir := scratch(t, "openbao")
-	s := &baoServer{token: randomToken("s.test-"), done: make(chan struct{}), log: &syncBuffer{}}
+	s := &baoServer{token: randomToken("test-root-"), done: make(chan struct{}), log: &syncBuffer{}}
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	args := []string{"server", "-dev", "-dev-root-token-id=" + s.token, "-dev-listen-address=" + listen, "-dev-no-store-token"}
 	scheme := "http"
 	if withTLS {
 		scheme = "https"
 		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+filepath.Join(dir, "tls"))
+		if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		s.caFile = filepath.Join(dir, "tls", "vault-ca.pem")
 	}
 	s.addr = scheme + "://" + listen
@@ -260,6 +263,11 @@ func (s *baoServer) childToken(t *testing.T, policies ...string) string {
 // every other Vault setting, token file and proxy of this machine away.
 func hvEnv(t *testing.T, s *baoServer) {
 	t.Helper()
+	// HOME becomes an empty directory (no ~/.vault-token or ~/.vault of this machine); the Go,
+	// cargo and rustup directories that default to places under HOME stay where they are.
+	for k, v := range toolDirs(t) {
+		t.Setenv(k, v)
+	}
 	home := scratch(t, "vault-home")
 	for k, v := range map[string]string{
 		"VAULT_ADDR": s.addr, "VAULT_TOKEN": s.token, "VAULT_CACERT": s.caFile, "HOME": home,
@@ -271,6 +279,34 @@ func hvEnv(t *testing.T, s *baoServer) {
 	} {
 		t.Setenv(k, v)
 	}
+}
+
+var (
+	toolDirsOnce sync.Once
+	toolDirsMap  map[string]string
+)
+
+// toolDirs: GOPATH, GOMODCACHE, GOCACHE, CARGO_HOME and RUSTUP_HOME as they are now.
+func toolDirs(t *testing.T) map[string]string {
+	t.Helper()
+	toolDirsOnce.Do(func() {
+		toolDirsMap = map[string]string{}
+		out, err := exec.Command("go", "env", "GOPATH", "GOMODCACHE", "GOCACHE").Output()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if err == nil && len(lines) == 3 {
+			toolDirsMap["GOPATH"], toolDirsMap["GOMODCACHE"], toolDirsMap["GOCACHE"] = lines[0], lines[1], lines[2]
+		}
+		if home, err := os.UserHomeDir(); err == nil {
+			for k, d := range map[string]string{"CARGO_HOME": ".cargo", "RUSTUP_HOME": ".rustup"} {
+				if v := os.Getenv(k); v != "" {
+					toolDirsMap[k] = v
+				} else {
+					toolDirsMap[k] = filepath.Join(home, d)
+				}
+			}
+		}
+	})
+	return toolDirsMap
 }
 
 // hvAlg is one key type the tests create.
@@ -1102,7 +1138,7 @@ func TestProviderHashivaultErrors(t *testing.T) {
 		expect(t, "no VAULT_ADDR", []string{"VAULT_ADDR="}, []string{"VAULT_ADDR or BAO_ADDR is not set"}, "sign", "--key", hv.uri("errors"), blob)
 	})
 	t.Run("wrong_token", func(t *testing.T) {
-		wrong := randomToken("s.wrong-")
+		wrong := randomToken("test-wrong-")
 		expect(t, "a wrong token", []string{"VAULT_TOKEN=" + wrong}, []string{"permission denied", "HTTP 403", "the token from VAULT_TOKEN", "expired, revoked"},
 			"sign", "--key", hv.uri("errors"), blob)
 	})
