@@ -222,14 +222,31 @@ impl Client {
             ureq::Error::Timeout(_) => Failure::Timeout(timeout),
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => Failure::Timeout(timeout),
             ureq::Error::Io(io) if is_tls_failure(io) => Failure::Tls(scrub(io.to_string())),
-            ureq::Error::Io(io) => Failure::Transport(scrub(match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted => {
-                    format!("the connection was closed by the server ({io})")
+            ureq::Error::Io(io) => {
+                let closed = matches!(
+                    io.kind(),
+                    std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::BrokenPipe
+                        | std::io::ErrorKind::UnexpectedEof
+                );
+                let mut why = match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => "connection refused".to_owned(),
+                    std::io::ErrorKind::UnexpectedEof => {
+                        "the server closed the connection without answering".to_owned()
+                    }
+                    _ if closed => format!("the connection was closed by the server ({io})"),
+                    _ => io.to_string(),
+                };
+                // With TLS 1.3 a server that wants a client certificate may just close the
+                // connection after the handshake, before its alert is read.
+                if closed && self.settings.address.https && self.settings.tls.client.is_none() {
+                    why.push_str(
+                        "; if the server requires a TLS client certificate, set VAULT_CLIENT_CERT and VAULT_CLIENT_KEY",
+                    );
                 }
-                std::io::ErrorKind::UnexpectedEof => "the server closed the connection without answering".to_owned(),
-                _ => io.to_string(),
-            })),
+                Failure::Transport(scrub(why))
+            }
             ureq::Error::HostNotFound => {
                 Failure::Transport(format!("the host {} was not found", self.settings.address.host))
             }
@@ -305,9 +322,31 @@ fn tls_config(settings: &Settings) -> Result<TlsConfig, Error> {
         let key = PrivateKey::from_pem(&key_bytes).map_err(|_| {
             Error::new(format!("{key_var}: {key_what} holds no PEM private key (PKCS#8, PKCS#1 or SEC 1)"))
         })?;
+        check_client_cert(&cert_bytes, &key_bytes).map_err(|why| {
+            Error::new(format!(
+                "{cert_var} / {key_var}: the client certificate and key are not usable for TLS client authentication: \
+                 {why} (the certificate must be X.509 v3, and the key its private key)"
+            ))
+        })?;
         builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
     }
     Ok(builder.build())
+}
+
+/// What rustls says of a client certificate chain and key (PEM), as ureq will hand them to it.
+fn check_client_cert(cert_pem: &[u8], key_pem: &[u8]) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(cert_pem).collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| e.to_string())?;
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_client_auth_cert(certs, key)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 fn pem_source(s: &PemSource) -> Result<(Vec<u8>, String, String), Error> {

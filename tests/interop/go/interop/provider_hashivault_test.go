@@ -19,10 +19,13 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -137,6 +140,12 @@ func freePort(t *testing.T) int {
 // withTLS) with transit enabled at transit/, and stops it when the test ends.
 func startBao(t *testing.T, withTLS bool) *baoServer {
 	t.Helper()
+	return startBaoWith(t, withTLS, "")
+}
+
+// startBaoWith is startBao with an extra configuration file (more listeners).
+func startBaoWith(t *testing.T, withTLS bool, extraConfig string) *baoServer {
+	t.Helper()
 	bin := os.Getenv("OPENBAO_BIN")
 	if bin == "" {
 		t.Fatal("OPENBAO_BIN is not set: run the provider tests with tests/providers/run.sh (make test-providers), which installs OpenBao")
@@ -155,6 +164,13 @@ func startBao(t *testing.T, withTLS bool) *baoServer {
 		s.caFile = filepath.Join(dir, "tls", "vault-ca.pem")
 	}
 	s.addr = scheme + "://" + listen
+	if extraConfig != "" {
+		file := filepath.Join(dir, "extra.hcl")
+		if err := os.WriteFile(file, []byte(extraConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "-config="+file)
+	}
 	s.cmd = exec.Command(bin, args...)
 	var env []string
 	for _, kv := range os.Environ() {
@@ -1033,6 +1049,79 @@ func TestProviderHashivaultConfig(t *testing.T) {
 			t.Errorf("cosign verify-blob --key hashivault:// over TLS:\n%s", scrubTokens(out))
 		}
 	})
+	t.Run("client_certificate", func(t *testing.T) {
+		report.track(t, section, "VAULT_CLIENT_CERT and VAULT_CLIENT_KEY: a listener that requires a client certificate")
+		certDir := scratch(t, "mtls")
+		files := hvMTLSCerts(t, certDir)
+		port := freePort(t)
+		ms := startBaoWith(t, false, fmt.Sprintf(`listener "tcp" {
+  address = "127.0.0.1:%d"
+  tls_cert_file = %q
+  tls_key_file = %q
+  tls_client_ca_file = %q
+  tls_require_and_verify_client_cert = true
+}
+`, port, files["server.pem"], files["server.key"], files["ca.pem"]))
+		base := []string{"VAULT_ADDR=" + fmt.Sprintf("https://127.0.0.1:%d", port), "VAULT_TOKEN=" + ms.token, "VAULT_CACERT=" + files["ca.pem"]}
+		with := func(extra ...string) []string { return append(append([]string{}, base...), extra...) }
+		out, ok, _ := hvCLI(t, dir, base, "generate-key", "--key", hv.uri("mtls"))
+		if ok || !strings.Contains(out, "VAULT_CLIENT_CERT") {
+			t.Errorf("no client certificate for a listener that requires one: %v\n%s", ok, out)
+		}
+		hvRoundTrip(t, dir, hv.uri("mtls"), blob, with("VAULT_CLIENT_CERT="+files["client.pem"], "VAULT_CLIENT_KEY="+files["client.key"])...)
+		out, ok, _ = hvCLI(t, dir, with("VAULT_CLIENT_CERT="+files["client.pem"], "VAULT_CLIENT_KEY="+files["server.key"]), "public-key", "--key", hv.uri("mtls"))
+		if ok || !strings.Contains(out, "not usable for TLS client authentication") {
+			t.Errorf("a client key that is not the certificate's: %v\n%s", ok, out)
+		}
+	})
+
+}
+
+// hvMTLSCerts writes a CA, a server certificate for 127.0.0.1 and a client
+// certificate (X.509 v3, all P-256) with their keys; it answers the files by name.
+func hvMTLSCerts(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	write := func(name, typ string, der []byte) {
+		files[name] = filepath.Join(dir, name)
+		if err := os.WriteFile(files[name], pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newKey := func(name string) *ecdsa.PrivateKey {
+		k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		der, _ := x509.MarshalPKCS8PrivateKey(k)
+		write(name, "PRIVATE KEY", der)
+		return k
+	}
+	caKey := newKey("ca.key")
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hashivault test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("ca.pem", "CERTIFICATE", caDER)
+	ca, _ := x509.ParseCertificate(caDER)
+	for i, c := range []struct {
+		name  string
+		usage x509.ExtKeyUsage
+	}{{"server", x509.ExtKeyUsageServerAuth}, {"client", x509.ExtKeyUsageClientAuth}} {
+		k := newKey(c.name + ".key")
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(i + 2)), Subject: pkix.Name{CommonName: c.name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			ExtKeyUsage: []x509.ExtKeyUsage{c.usage}, KeyUsage: x509.KeyUsageDigitalSignature}
+		if c.name == "server" {
+			tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		write(c.name+".pem", "CERTIFICATE", der)
+	}
+	return files
 }
 
 // hvDocPolicy is the policy of docs/providers/hashivault.md (its hcl block).
