@@ -1236,6 +1236,13 @@ func TestProviderHashivaultErrors(t *testing.T) {
 		srv.api(t, "POST", "auth/token/revoke", map[string]any{"token": tok}, "")
 		expect(t, "a revoked token", []string{"VAULT_TOKEN=" + tok}, []string{"permission denied", "revoked"}, "public-key", "--key", bao.uri("errors"))
 	})
+	t.Run("expired_token", func(t *testing.T) {
+		out := srv.api(t, "POST", "auth/token/create", map[string]any{"policies": []string{"default"}, "ttl": "1s", "explicit_max_ttl": "1s"}, "")
+		tok, _ := out["auth"].(map[string]any)["client_token"].(string)
+		rememberToken(tok)
+		time.Sleep(1500 * time.Millisecond)
+		expect(t, "an expired token", []string{"VAULT_TOKEN=" + tok}, []string{"permission denied", "expired"}, "sign", "--key", hv.uri("errors"), blob)
+	})
 	t.Run("unknown_key", func(t *testing.T) {
 		expect(t, "an unknown key", nil, []string{`transit key "nope" does not exist`, "cosign generate-key-pair --kms hashivault://nope"},
 			"sign", "--key", hv.uri("nope"), blob)
