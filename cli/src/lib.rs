@@ -9,7 +9,10 @@
 //! sigstore-kms generate-key --key URI [--algorithm ALG]
 //! sigstore-kms public-key   --key URI
 //! sigstore-kms sign         --key URI [--hash sha256] [--digest] FILE|-
+//! sigstore-kms sign         --key URI --bundle OUT FILE|-
 //! sigstore-kms verify      (--key URI | --public-key PEM) --signature SIGFILE [--hash sha256] [--digest] FILE|-
+//! sigstore-kms verify      (--key URI | --public-key PEM) --bundle IN [FILE|-]
+//! sigstore-kms attest       --key URI [--type TYPE] --predicate FILE --bundle OUT FILE...
 //! sigstore-kms check        --key URI
 //! sigstore-kms pkcs11 list-tokens [--module-path LIB] [--json]
 //! sigstore-kms pkcs11 list-keys   --token LABEL [--module-path LIB] [--pin-source FILE] [--json]
@@ -37,6 +40,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sigstore_kms_localkms::{HashChoice, Input};
 use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier};
 
+mod bundles;
 mod check;
 mod pkcs11;
 
@@ -101,6 +105,10 @@ enum Command {
         /// Hash the file here and send only the digest (Go's CryptoSigner path).
         #[arg(long)]
         digest: bool,
+        /// Write a Sigstore bundle (JSON, as cosign writes it) to OUT (`-`: stdout) instead of
+        /// printing the signature; the key decides the hash.
+        #[arg(long, value_name = "OUT", conflicts_with = "digest")]
+        bundle: Option<PathBuf>,
         /// The file to sign, or `-` for stdin.
         #[arg(value_name = "FILE")]
         file: String,
@@ -114,8 +122,12 @@ enum Command {
         #[arg(long, value_name = "PEM")]
         public_key: Option<PathBuf>,
         /// The signature file: base64 (cosign's format) or raw bytes (DER for ECDSA).
-        #[arg(long, value_name = "SIGFILE")]
-        signature: PathBuf,
+        #[arg(long, value_name = "SIGFILE", required_unless_present = "bundle", conflicts_with = "bundle")]
+        signature: Option<PathBuf>,
+        /// A Sigstore bundle to check instead (`-`: stdin), against the public key (the
+        /// plugin's with --key); FILE is optional for a DSSE bundle.
+        #[arg(long, value_name = "IN", conflicts_with = "digest")]
+        bundle: Option<PathBuf>,
         /// The hash function the signature was made with (not used for Ed25519).
         #[arg(long, value_name = "HASH", default_value = "sha256", value_parser = parse_hash)]
         hash: HashFunc,
@@ -123,9 +135,11 @@ enum Command {
         #[arg(long)]
         digest: bool,
         /// The signed file, or `-` for stdin.
-        #[arg(value_name = "FILE")]
-        file: String,
+        #[arg(value_name = "FILE", required_unless_present = "bundle")]
+        file: Option<String>,
     },
+    /// Sign an in-toto statement about FILE... into a DSSE Sigstore bundle (like cosign attest-blob).
+    Attest(bundles::AttestArgs),
     /// Run a conformance check against a plugin program, printing a pass/fail table.
     Check {
         /// The key URI, NAME://REF (the key is created if the plugin needs to).
@@ -219,7 +233,8 @@ fn execute(cli: Cli) -> CmdResult {
             print_pem(sv.create_key_blocking(&algorithm)?.pem())
         }
         Command::PublicKey { key } => print_pem(signer(&key, timeout, HashFunc::Sha256)?.public_key_blocking()?.pem()),
-        Command::Sign { key, hash, digest, file } => {
+        Command::Sign { key, file, bundle: Some(out), .. } => bundles::sign(&key, timeout, &file, &out),
+        Command::Sign { key, hash, digest, file, bundle: None } => {
             let sv = signer(&key, timeout, hash)?;
             let signature = if digest {
                 let d = hash_file(&file, hash)?;
@@ -232,7 +247,13 @@ fn execute(cli: Cli) -> CmdResult {
             };
             out(&format!("{}\n", base64::engine::general_purpose::STANDARD.encode(signature)))
         }
-        Command::Verify { key, public_key, signature, hash, digest, file } => {
+        Command::Verify { key, public_key, bundle: Some(b), file, .. } => {
+            bundles::verify_bundle(key.as_deref(), public_key.as_deref(), timeout, &b, file.as_deref())
+        }
+        Command::Verify { key, public_key, signature, hash, digest, file, bundle: None } => {
+            let (Some(signature), Some(file)) = (signature, file) else {
+                return Err(Failure("give --signature SIGFILE and FILE, or --bundle".into()));
+            };
             let sig = read_signature(&signature)?;
             let verdict = match (key, public_key) {
                 (_, Some(pem)) => verify_locally(&pem, &sig, &file, hash),
@@ -243,6 +264,7 @@ fn execute(cli: Cli) -> CmdResult {
             out("Verified OK\n")
         }
         Command::Check { key } => check::run(&key, timeout),
+        Command::Attest(args) => bundles::attest(&args, timeout),
         Command::Pkcs11 { command } => pkcs11::run(command),
     }
 }
