@@ -87,12 +87,17 @@ function registeredProviders() {
   return [...new Set([...native.coreProviders(), ...providers.keys()])];
 }
 
-/** The JavaScript provider for `uri`, matched as the core matches its own. */
+/**
+ * The JavaScript provider for `uri` and the key reference its factory is given, matched as the
+ * core matches its own: by the plugin name the URI parses to (so a provider registered as
+ * `pkcs11` serves RFC 7512 URIs `pkcs11:...` too), not by the URI's text.
+ */
 function providerFor(uri) {
-  for (const [prefix, factory] of providers) {
-    if (uri.startsWith(prefix)) return { prefix, factory };
-  }
-  return undefined;
+  if (providers.size === 0) return undefined;
+  const parts = native.keyUriParts(uri);
+  if (parts === null) return undefined; // not a key URI: getSignerVerifier says why
+  const factory = providers.get(`${parts.name}://`);
+  return factory === undefined ? undefined : { factory, keyRef: parts.keyRef };
 }
 
 // ----- streaming -----------------------------------------------------------------------------
@@ -237,6 +242,12 @@ class SignerVerifier {
   get [Symbol.toStringTag]() {
     return 'SignerVerifier';
   }
+
+  /** What `console.log` and `util.inspect` show: the program and the key, a PIN in it hidden. */
+  [Symbol.for('nodejs.util.inspect.custom')](depth, options, inspect) {
+    const shown = { programPath: this.programPath, keyRef: native.redactKeyUri(this.keyRef), hashFunc: this.hashFunc };
+    return `SignerVerifier ${inspect(shown, options)}`;
+  }
 }
 
 /** Dispatches a message argument to the right native call. */
@@ -273,7 +284,7 @@ function getSignerVerifier(uri, options) {
   let factoryError;
   if (provider) {
     try {
-      const handler = provider.factory(uri.slice(provider.prefix.length));
+      const handler = provider.factory(provider.keyRef);
       if (handler && typeof handler.then === 'function') {
         factoryError = 'the factory returned a Promise; it must return the handler itself (do async work in the handler methods)';
       } else {

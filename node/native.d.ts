@@ -160,6 +160,20 @@ export interface JsCallContext {
   deadlineMs?: number
 }
 
+/**
+ * `uri` parsed as the core parses it, or `null` if it is not a valid key URI (then
+ * `getSignerVerifier` reports why): providers are found by this name, not by the URI's text.
+ */
+export declare function keyUriParts(uri: string): KeyUriParts | null
+
+/** A key URI as the core parses it, for finding its provider. */
+export interface KeyUriParts {
+  /** The plugin name (`pkcs11` for both `pkcs11://REF` and the RFC 7512 form `pkcs11:REF`). */
+  name: string
+  /** The key reference the provider's factory is given. */
+  keyRef: string
+}
+
 /** Lists the `sigstore-kms-*` files on `path` (`:`-separated; default `$PATH`), in PATH order. */
 export declare function listPlugins(path?: string | undefined | null): Array<PluginInfo>
 
@@ -268,6 +282,12 @@ export interface PublicKeyInfo {
   /** The dotted OID of the key algorithm. */
   algorithmOid: string
 }
+
+/**
+ * `uri` (or a key reference) with the value of every `pin-value` attribute hidden, for showing
+ * it (see `sigstore_kms_plugins::redact_key_uri`).
+ */
+export declare function redactKeyUri(uri: string): string
 
 /**
  * Serves one plugin call: `argv` is `[program, "v1", REQUEST-JSON, ...]`; the request is

@@ -265,7 +265,10 @@ impl Error {
     /// the binding itself).
     #[must_use]
     pub fn provider_factory_failed(uri: &str, error: crate::HandlerError) -> Self {
-        let plugin = uri.split_once("://").map_or(uri, |(name, _)| name);
+        // Named by the plugin name the URI parses to (`pkcs11` for `pkcs11:...` too), never by
+        // its key reference, which may hold a PIN.
+        let plugin = crate::uri::KeyUri::parse(uri)
+            .map_or_else(|_| escape_text(&crate::uri::redact_key_uri(uri), 80), |u| u.plugin_name().to_owned());
         let site = CallSite { plugin: format!("{plugin}://"), path: None, method: Method::DefaultAlgorithm };
         let (message, source) = error.into_parts();
         let message = format!("provider factory failed: {message}");

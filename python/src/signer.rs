@@ -304,12 +304,12 @@ impl SignerVerifier {
         self.sv.options().get_timeout().map(|t| t.as_secs_f64())
     }
 
+    /// Shows the program and the key reference, a PIN in it (`pin-value`) hidden.
     fn __repr__(&self) -> String {
+        let key_ref = core::redact_key_uri(self.sv.key_ref());
         match self.sv.program_path() {
-            Some(p) => {
-                format!("SignerVerifier(program={:?}, key_ref={:?})", p.display().to_string(), self.sv.key_ref())
-            }
-            None => format!("SignerVerifier(provider, key_ref={:?})", self.sv.key_ref()),
+            Some(p) => format!("SignerVerifier(program={:?}, key_ref={key_ref:?})", p.display().to_string()),
+            None => format!("SignerVerifier(provider, key_ref={key_ref:?})"),
         }
     }
 }

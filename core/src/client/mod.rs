@@ -68,7 +68,8 @@ impl fmt::Debug for PluginSignerVerifier {
             Backend::Program { path, .. } => d.field("program", path),
             Backend::Provider { prefix, .. } => d.field("provider", prefix),
         };
-        d.field("key_ref", &self.inner.key_ref).finish_non_exhaustive()
+        // A PKCS#11 key reference may hold its PIN (`pin-value`): never shown.
+        d.field("key_ref", &crate::uri::redact_key_uri(&self.inner.key_ref)).finish_non_exhaustive()
     }
 }
 
@@ -87,9 +88,8 @@ impl fmt::Debug for PluginSignerVerifier {
 /// ```
 pub fn get_signer_verifier(uri: &str, options: Options) -> Result<PluginSignerVerifier> {
     let parsed = KeyUri::parse(uri)?;
-    let backend = if let Some((prefix, factory)) = crate::provider::lookup(uri) {
-        let key_ref = &uri[prefix.len()..];
-        let handler = factory(key_ref).map_err(|e| Error::provider_factory_failed(uri, e))?;
+    let backend = if let Some((prefix, factory)) = crate::provider::lookup(parsed.plugin_name()) {
+        let handler = factory(parsed.key_ref()).map_err(|e| Error::provider_factory_failed(uri, e))?;
         Backend::Provider { prefix, handler }
     } else {
         let program = parsed.program_name();
