@@ -13,7 +13,10 @@ use crate::client::Call;
 use crate::protocol::{HashFunc, MessageOptions, MethodResult};
 
 /// What a handler knows about the call it is serving.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` hides the value of a `pin-value` attribute in the key reference (see
+/// [`crate::redact_key_uri`]), so a handler may log its context.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CallContext {
     /// The key reference: the part of the key URI after `://`.
@@ -26,6 +29,18 @@ pub struct CallContext {
     pub remote_verification: bool,
     /// When the caller stops waiting, if it said.
     pub deadline: Option<SystemTime>,
+}
+
+impl fmt::Debug for CallContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallContext")
+            .field("key_resource_id", &crate::uri::redact_key_uri(&self.key_resource_id))
+            .field("hash_func", &self.hash_func)
+            .field("key_version", &self.key_version)
+            .field("remote_verification", &self.remote_verification)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
 }
 
 impl CallContext {

@@ -119,6 +119,11 @@ fn providers_match_by_plugin_name_and_hide_pins() {
     assert!(shown.contains("pkcs11://") && shown.contains("no such object"), "{shown}");
     assert!(!shown.contains("8264"), "{shown}");
 
+    // A handler may log its context: the PIN is not in it.
+    let ctx = CallContext::new(reference);
+    let shown = format!("{ctx:?}");
+    assert!(!shown.contains("8264") && shown.contains("pin-value=[redacted]"), "{shown}");
+
     // A name that only starts like a registered one is not it.
     let err = get_signer_verifier("pkcs11x://k", Options::default().search_path("/nonexistent")).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::PluginNotFound);
