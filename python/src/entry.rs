@@ -22,7 +22,8 @@ fn flush_std() {
 #[pyfunction]
 #[allow(clippy::needless_pass_by_value)]
 fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let code = py.detach(|| sigstore_kms_cli::run(argv));
+    let dirs = crate::plugin_dirs::get(py);
+    let code = py.detach(|| sigstore_kms_cli::run_with_plugin_dirs(argv, dirs));
     flush_std();
     code
 }
