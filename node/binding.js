@@ -25,7 +25,8 @@ const LOCAL_ADDON = path.join(__dirname, 'sigstore-kms-plugins.node');
 // The platforms prebuilt packages exist for (what `make dist` builds and CI tests).
 const SUPPORTED = ['linux-x64-gnu'];
 
-/** napi-rs's platform name of this machine: linux-x64-gnu, linux-arm64-musl, darwin-arm64, ... */
+/** napi-rs's platform name of this machine (linux-x64-gnu, linux-arm64-musl, darwin-arm64, ...),
+ * for the error message when no addon is found. */
 function platformName() {
   const { platform, arch } = process;
   if (platform !== 'linux') return `${platform}-${arch}`;
@@ -70,14 +71,21 @@ function loadAddon() {
     }
     return { addon: require(file), file };
   }
-  const platform = platformName();
-  const pkg = packageDir(`${PACKAGE}-${platform}`, __dirname);
-  if (pkg) {
+  // npm installs only the platform package whose os/cpu/libc match this machine, so the first
+  // one found is the right one (no libc probe on the common path).
+  const candidates =
+    process.platform === 'linux'
+      ? [`linux-${process.arch}-gnu`, `linux-${process.arch}-musl`]
+      : [`${process.platform}-${process.arch}`];
+  for (const candidate of candidates) {
+    const pkg = packageDir(`${PACKAGE}-${candidate}`, __dirname);
+    if (!pkg) continue;
     const meta = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8'));
-    const file = path.join(pkg, meta.main || `${PACKAGE}.${platform}.node`);
+    const file = path.join(pkg, meta.main || `${PACKAGE}.${candidate}.node`);
     return { addon: require(file), file };
   }
   if (fs.existsSync(LOCAL_ADDON)) return { addon: require(LOCAL_ADDON), file: LOCAL_ADDON };
+  const platform = platformName();
   const supported = SUPPORTED.includes(platform);
   throw loadError(
     (supported

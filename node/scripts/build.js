@@ -9,6 +9,7 @@
 //
 // Environment:
 //   SIGSTORE_KMS_NODE_SKIP_BUILD=1        do nothing (the addon is built some other way)
+//   SIGSTORE_KMS_PLUGINS_NATIVE=ADDON     do nothing: node/binding.js loads that addon
 //   SIGSTORE_KMS_NODE_PROFILE=debug       build the debug profile (default: release)
 //   CARGO, CARGO_TARGET_DIR, ...          honoured as cargo honours them
 'use strict';
@@ -42,6 +43,10 @@ function older(a, b) {
 function main() {
   if (process.env.SIGSTORE_KMS_NODE_SKIP_BUILD) {
     console.error('sigstore-kms-plugins: SIGSTORE_KMS_NODE_SKIP_BUILD is set, not building the native addon');
+    return;
+  }
+  if (process.env.SIGSTORE_KMS_PLUGINS_NATIVE) {
+    console.error(`sigstore-kms-plugins: SIGSTORE_KMS_PLUGINS_NATIVE names the addon to use (${process.env.SIGSTORE_KMS_PLUGINS_NATIVE}), not building one`);
     return;
   }
   const cargo = process.env.CARGO || 'cargo';

@@ -105,9 +105,11 @@ def _record_dirs(name: str, package_dir: Optional[str]) -> List[str]:
             return []
     dirs = []
     for f in files:
-        base = os.path.basename(str(f))
-        # Programs only: skip the package's own modules, which are under the library dir.
-        if base.startswith(_PROGRAM_PREFIX) and not base.endswith((".py", ".pyc", ".pyi", ".so")):
+        parts = str(f).replace(os.sep, "/").split("/")
+        # Programs only: not the package's modules or the metadata (an SBOM is named after us).
+        if parts[0].endswith(".dist-info") or parts[0] == "sigstore_kms_plugins":
+            continue
+        if parts[-1].startswith(_PROGRAM_PREFIX) and not parts[-1].endswith((".py", ".pyc", ".pyi", ".so", ".json")):
             parent = os.path.dirname(os.path.abspath(str(dist.locate_file(f))))
             if parent not in dirs:
                 dirs.append(parent)
