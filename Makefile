@@ -25,7 +25,7 @@ test: export INTEROP_REQUIRE := python,node
 # with its plugins/ (unpacked from the tarball), instead of building their own.
 test: export SKP_PY_WHEEL := $(CURDIR)/dist
 test: export SIGSTORE_KMS_PLUGINS_NATIVE := $(CURDIR)/target/dist-test/package/sigstore-kms-plugins.linux-x64-gnu.node
-test: setup lint test-rust test-go dist test-dist test-python test-node test-interop ## Run every test (what CI runs)
+test: setup lint test-rust test-go dist test-dist test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -64,9 +64,17 @@ test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --st
 	npm ci --no-audit --no-fund
 	npm test
 
+.PHONY: test-node-matrix
+test-node-matrix: ## The npm package on Node 22 and 24 (official builds, cached) with sigstore-js previous and current majors (after test-node)
+	node node/scripts/matrix.js
+
 .PHONY: test-interop
 test-interop: ## Interop with the Go reference and cosign, both directions (INTEROP_COSIGN=0: without cosign)
 	tests/interop/run.sh
+
+.PHONY: test-providers
+test-providers: ## Provider plugins against real local servers (local-kms, OpenBao, SoftHSM2), in a private network namespace
+	tests/providers/run.sh
 
 .PHONY: dist
 dist: ## Release artifacts in dist/: manylinux abi3 wheel, sdist, npm main + linux-x64-gnu platform packages, providers

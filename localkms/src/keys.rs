@@ -6,17 +6,18 @@ use std::str::FromStr;
 
 use base64::Engine as _;
 use ed25519_dalek::hazmat::ExpandedSecretKey;
-use p256::ecdsa::signature::hazmat::{PrehashSigner, PrehashVerifier};
+use p256::ecdsa::signature::hazmat::PrehashSigner;
 use pkcs8::der::Decode as _;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, LineEnding};
 use rand_core::OsRng;
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
-use sigstore_kms_plugins::HashFunc;
-use spki::{DecodePublicKey, EncodePublicKey, ObjectIdentifier};
 
-use crate::hash::{self, Hasher};
-use crate::Error;
+use spki::ObjectIdentifier;
+
+use sigstore_kms_provider_kit::hash;
+use sigstore_kms_provider_kit::public_key::{ecdsa_digest, ed25519_digest_error, pkcs1v15, rsa_digest};
+
+use crate::{Error, HashChoice, Input, PublicKey};
 
 const OID_EC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -96,41 +97,6 @@ impl FromStr for Algorithm {
                 Algorithm::names().join(", ")
             ))
         })
-    }
-}
-
-/// What to sign or verify: the message itself (streamed) or a precomputed digest.
-pub enum Input<'a> {
-    /// The message, read to its end.
-    Message(&'a mut dyn Read),
-    /// A digest made by the caller.
-    Digest(&'a [u8]),
-}
-
-impl fmt::Debug for Input<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Input::Message(_) => f.write_str("Input::Message(..)"),
-            Input::Digest(d) => write!(f, "Input::Digest({} bytes)", d.len()),
-        }
-    }
-}
-
-/// How the hash of a call was chosen: see [`crate::hash::effective_hash`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HashChoice {
-    /// The hash function used to hash a message, and the one a digest is taken to be made with.
-    pub hash: HashFunc,
-    /// Whether the request named it for this call (`messageOptions.hashFunc`), in which case a
-    /// digest must have exactly its length.
-    pub explicit: bool,
-}
-
-impl HashChoice {
-    /// A hash chosen by the caller for this call.
-    #[must_use]
-    pub fn explicit(hash: HashFunc) -> Self {
-        HashChoice { hash, explicit: true }
     }
 }
 
@@ -311,175 +277,6 @@ impl PrivateKey {
     }
 }
 
-/// A public key of one of the supported kinds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PublicKey {
-    /// ECDSA P-256.
-    P256(p256::ecdsa::VerifyingKey),
-    /// ECDSA P-384.
-    P384(p384::ecdsa::VerifyingKey),
-    /// Ed25519.
-    Ed25519(ed25519_dalek::VerifyingKey),
-    /// RSA.
-    Rsa(rsa::RsaPublicKey),
-}
-
-impl PublicKey {
-    /// Parses a `PUBLIC KEY` (SubjectPublicKeyInfo) or `RSA PUBLIC KEY` (PKCS#1) PEM block,
-    /// as the core crate's [`sigstore_kms_plugins::PublicKey`] does.
-    pub fn from_pem(pem: &[u8]) -> Result<Self, Error> {
-        let parsed = sigstore_kms_plugins::PublicKey::from_pem(pem).map_err(Error::new)?;
-        Self::from_spki_der(parsed.spki_der())
-    }
-
-    /// Parses a DER SubjectPublicKeyInfo.
-    pub fn from_spki_der(der: &[u8]) -> Result<Self, Error> {
-        let info =
-            spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|e| Error::new(format!("invalid public key: {e}")))?;
-        let bad = |e: spki::Error| Error::new(format!("invalid public key: {e}"));
-        match info.algorithm.oid {
-            OID_EC => match info.algorithm.parameters_oid().ok() {
-                Some(OID_P256) => {
-                    Ok(PublicKey::P256(p256::ecdsa::VerifyingKey::from_public_key_der(der).map_err(bad)?))
-                }
-                Some(OID_P384) => {
-                    Ok(PublicKey::P384(p384::ecdsa::VerifyingKey::from_public_key_der(der).map_err(bad)?))
-                }
-                Some(other) => Err(Error::new(format!("EC curve {other} is not supported; use P-256 or P-384"))),
-                None => Err(Error::new("the EC public key does not name its curve")),
-            },
-            OID_RSA => Ok(PublicKey::Rsa(rsa::RsaPublicKey::from_public_key_der(der).map_err(bad)?)),
-            OID_ED25519 => Ok(PublicKey::Ed25519(ed25519_dalek::VerifyingKey::from_public_key_der(der).map_err(bad)?)),
-            other => Err(Error::new(format!("public key algorithm {other} is not supported"))),
-        }
-    }
-
-    /// The key as a `PUBLIC KEY` PEM block, as Go's `cryptoutils.MarshalPublicKeyToPEM` writes it.
-    pub fn to_pem(&self) -> Result<String, Error> {
-        let pem = match self {
-            PublicKey::P256(k) => k.to_public_key_pem(LineEnding::LF),
-            PublicKey::P384(k) => k.to_public_key_pem(LineEnding::LF),
-            PublicKey::Ed25519(k) => k.to_public_key_pem(LineEnding::LF),
-            PublicKey::Rsa(k) => k.to_public_key_pem(LineEnding::LF),
-        };
-        pem.map_err(|e| Error::new(format!("encoding the public key failed: {e}")))
-    }
-
-    /// A short description: `ecdsa-p256`, `ecdsa-p384`, `ed25519`, `rsa-2048`, ...
-    #[must_use]
-    pub fn describe(&self) -> String {
-        match self {
-            PublicKey::P256(_) => "ecdsa-p256".into(),
-            PublicKey::P384(_) => "ecdsa-p384".into(),
-            PublicKey::Ed25519(_) => "ed25519".into(),
-            PublicKey::Rsa(k) => format!("rsa-{}", k.size() * 8),
-        }
-    }
-
-    /// The hash used when the request names none: SHA-384 for P-384, SHA-256 otherwise.
-    #[must_use]
-    pub fn default_hash(&self) -> HashFunc {
-        match self {
-            PublicKey::P384(_) => HashFunc::Sha384,
-            _ => HashFunc::Sha256,
-        }
-    }
-
-    /// Verifies `signature` over `input` with the same rules as [`PrivateKey::sign`].
-    pub fn verify(&self, signature: &[u8], input: Input<'_>, hash: HashChoice) -> Result<(), Error> {
-        let failed = |what: &dyn fmt::Display| Error::new(format!("invalid signature: {what}"));
-        match self {
-            PublicKey::Ed25519(k) => {
-                let Input::Message(message) = input else { return Err(ed25519_digest_error()) };
-                let sig = ed25519_dalek::Signature::from_slice(signature)
-                    .map_err(|_| failed(&format_args!("an Ed25519 signature is 64 bytes, got {}", signature.len())))?;
-                let mut verifier = k.verify_stream(&sig).map_err(|e| failed(&e))?;
-                hash::for_each_chunk(message, |chunk| verifier.update(chunk))
-                    .map_err(|e| Error::new(format!("reading the message failed: {e}")))?;
-                verifier.finalize_and_verify().map_err(|_| failed(&"Ed25519 verification failed"))
-            }
-            PublicKey::P256(k) => {
-                let digest = ecdsa_digest(input, hash)?;
-                let sig = p256::ecdsa::Signature::from_der(signature)
-                    .map_err(|_| failed(&"not an ASN.1 DER ECDSA signature"))?;
-                k.verify_prehash(&digest, &sig).map_err(|_| failed(&"ECDSA verification failed"))
-            }
-            PublicKey::P384(k) => {
-                let digest = ecdsa_digest(input, hash)?;
-                let sig = p384::ecdsa::Signature::from_der(signature)
-                    .map_err(|_| failed(&"not an ASN.1 DER ECDSA signature"))?;
-                k.verify_prehash(&digest, &sig).map_err(|_| failed(&"ECDSA verification failed"))
-            }
-            PublicKey::Rsa(k) => {
-                let digest = rsa_digest(input, hash)?;
-                k.verify(pkcs1v15(hash.hash)?, &digest, signature)
-                    .map_err(|_| failed(&"RSA PKCS#1 v1.5 verification failed"))
-            }
-        }
-    }
-}
-
-fn ed25519_digest_error() -> Error {
-    Error::new(
-        "Ed25519 keys sign the message itself (pure Ed25519): a precomputed digest cannot be signed or verified \
-         (Ed25519ph is not supported); send the message without a digest",
-    )
-}
-
-/// The digest ECDSA signs: the message hashed with `hash`, or the digest as given.
-///
-/// A given digest must have the length of the call's hash when the request named one for this
-/// call; otherwise any SHA-2 digest length (28, 32, 48 or 64 bytes) is accepted, because
-/// cosign sends a P-384 key a SHA-384 digest while the client's hash is SHA-256.
-fn ecdsa_digest(input: Input<'_>, hash: HashChoice) -> Result<Vec<u8>, Error> {
-    match input {
-        Input::Message(message) => hash::digest_reader(hash.hash, message),
-        Input::Digest(d) => {
-            let want = hash.hash.digest_len();
-            let ok = if hash.explicit { Some(d.len()) == want } else { matches!(d.len(), 28 | 32 | 48 | 64) };
-            if ok {
-                Ok(d.to_vec())
-            } else if hash.explicit {
-                Err(digest_length_error(d.len(), hash.hash))
-            } else {
-                Err(Error::new(format!(
-                    "the digest is {} bytes, which is not the length of a SHA-2 digest (28, 32, 48 or 64 bytes)",
-                    d.len()
-                )))
-            }
-        }
-    }
-}
-
-/// The digest RSA signs: it must have the length of the call's hash function.
-fn rsa_digest(input: Input<'_>, hash: HashChoice) -> Result<Vec<u8>, Error> {
-    match input {
-        Input::Message(message) => hash::digest_reader(hash.hash, message),
-        Input::Digest(d) if Some(d.len()) == hash.hash.digest_len() => Ok(d.to_vec()),
-        Input::Digest(d) => Err(digest_length_error(d.len(), hash.hash)),
-    }
-}
-
-fn digest_length_error(got: usize, hash: HashFunc) -> Error {
-    Error::new(format!(
-        "the digest is {got} bytes, but a {} digest is {} bytes: send the digest's hash function as hashFunc",
-        hash.go_name(),
-        hash.digest_len().unwrap_or(0)
-    ))
-}
-
-fn pkcs1v15(hash: HashFunc) -> Result<rsa::Pkcs1v15Sign, Error> {
-    Ok(match hash {
-        HashFunc::Sha224 => rsa::Pkcs1v15Sign::new::<sha2::Sha224>(),
-        HashFunc::Sha256 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
-        HashFunc::Sha384 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
-        HashFunc::Sha512 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
-        HashFunc::Sha512_224 => rsa::Pkcs1v15Sign::new::<sha2::Sha512_224>(),
-        HashFunc::Sha512_256 => rsa::Pkcs1v15Sign::new::<sha2::Sha512_256>(),
-        other => return Err(Hasher::new(other).err().unwrap_or_else(|| Error::new("unsupported hash"))),
-    })
-}
-
 /// The message, kept so that it can be read twice: in memory, or spooled to a temporary file.
 struct Spool {
     head: Vec<u8>,
@@ -555,6 +352,7 @@ pub(crate) fn read_key_file(path: &std::path::Path) -> Result<Vec<u8>, Error> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use ed25519_dalek::Signer as _;
+    use sigstore_kms_plugins::HashFunc;
 
     use super::*;
 

@@ -82,40 +82,17 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
 
 use sigstore_kms_plugins::{CallContext, HandlerError, KmsHandler, MessageOptions};
+use sigstore_kms_provider_kit::call::{self, check_deadline};
 
-pub mod hash;
 pub mod keys;
 mod pem;
 
-pub use keys::{Algorithm, HashChoice, Input, PrivateKey, PublicKey};
-
-/// An error of this crate: a message fit for the plugin's `errorMessage`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(String);
-
-impl Error {
-    /// An error with `message`.
-    pub fn new(message: impl Into<String>) -> Self {
-        Error(message.into())
-    }
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Error {}
-
-impl From<Error> for HandlerError {
-    fn from(e: Error) -> Self {
-        HandlerError(e.0)
-    }
-}
+pub use keys::{Algorithm, PrivateKey};
+/// Hashing and the hash rule, shared with the other provider plugins.
+pub use sigstore_kms_provider_kit::hash;
+pub use sigstore_kms_provider_kit::{Error, HashChoice, Input, PublicKey};
 
 /// The name of the default algorithm, `ecdsa-p256`.
 pub const DEFAULT_ALGORITHM: &str = "ecdsa-p256";
@@ -182,26 +159,8 @@ fn key_path(ctx: &CallContext) -> Result<PathBuf, Error> {
     Ok(PathBuf::from(&ctx.key_resource_id))
 }
 
-/// Refuses a call whose deadline already passed.
-fn check_deadline(ctx: &CallContext) -> Result<(), Error> {
-    match ctx.deadline {
-        Some(d) if d <= SystemTime::now() => {
-            Err(Error::new("context deadline exceeded: the host's deadline passed before the call started"))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The digest to use, if a non-empty one was sent.
-fn digest(opts: &MessageOptions) -> Option<&[u8]> {
-    opts.digest().filter(|d| !d.is_empty())
-}
-
 fn hash_choice(ctx: &CallContext, opts: &MessageOptions, key: &PublicKey) -> HashChoice {
-    HashChoice {
-        hash: hash::effective_hash(ctx.hash_func, opts.hash_func, key.default_hash()),
-        explicit: opts.hash_func.is_some_and(|h| h != sigstore_kms_plugins::HashFunc::None),
-    }
+    call::hash_choice(ctx, opts, key.default_hash())
 }
 
 impl KmsHandler for LocalKms {
@@ -244,7 +203,7 @@ impl KmsHandler for LocalKms {
         check_deadline(ctx)?;
         let key = LocalKms::load_key(&key_path(ctx)?)?;
         let choice = hash_choice(ctx, opts, &key.public_key());
-        let input = match digest(opts) {
+        let input = match call::given_digest(opts) {
             Some(d) => Input::Digest(d),
             None => Input::Message(message),
         };
@@ -261,7 +220,7 @@ impl KmsHandler for LocalKms {
         check_deadline(ctx)?;
         let public = LocalKms::load_key(&key_path(ctx)?)?.public_key();
         let choice = hash_choice(ctx, opts, &public);
-        let input = match digest(opts) {
+        let input = match call::given_digest(opts) {
             Some(d) => Input::Digest(d),
             None => Input::Message(message),
         };

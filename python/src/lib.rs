@@ -17,11 +17,14 @@
 //! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures, for the
 //!   other awaitable calls (messages read from files, in-process providers);
 //! * [`plugin_dirs`]: where the bundled plugin programs are installed, searched after `PATH`;
+//! * [`bundle`]: Sigstore bundles (the `sigstore-kms-bundle` crate) for
+//!   `sigstore_kms_plugins.sigstore`;
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions
 //!   for the package's console scripts.
 
 use pyo3::prelude::*;
 
+pub mod bundle;
 pub mod codec;
 pub mod entry;
 pub mod error;
@@ -41,6 +44,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signer::register(m)?;
     handler::register(m)?;
     codec::register(m)?;
+    bundle::register(m)?;
     options::register(m)?;
     runtime::register(m)?;
     entry::register(m)?;

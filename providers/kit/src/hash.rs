@@ -10,7 +10,7 @@ use crate::Error;
 /// Size of the chunks a message is read in.
 const CHUNK: usize = 64 * 1024;
 
-/// The hash functions localkms can compute: the SHA-2 family.
+/// The hash functions the providers compute: the SHA-2 family (what KMSs sign with).
 pub const SUPPORTED_HASHES: [HashFunc; 6] = [
     HashFunc::Sha224,
     HashFunc::Sha256,
@@ -81,7 +81,7 @@ pub fn digest_reader(hash: HashFunc, reader: &mut dyn Read) -> Result<Vec<u8>, E
 }
 
 /// Calls `f` with successive chunks of `reader` until end of file.
-pub(crate) fn for_each_chunk(reader: &mut dyn Read, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+pub fn for_each_chunk(reader: &mut dyn Read, mut f: impl FnMut(&[u8])) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK];
     loop {
         match reader.read(&mut buf) {
