@@ -222,7 +222,9 @@ print(fixture.program_path)
 """
 
 
-def test_python(sb: Sandbox, version: str, wheel: Path, fixture_wheel: Path, work: Path, example: str) -> None:
+def test_python(
+    sb: Sandbox, version: str, wheel: Path, fixture_wheel: Path, providers: List[Dict[str, Any]], work: Path, example: str
+) -> None:
     log(f"\n==> CPython {version}")
     python = find_python(version)
     if python is None:
@@ -259,6 +261,16 @@ def test_python(sb: Sandbox, version: str, wheel: Path, fixture_wheel: Path, wor
     check(["localkms", "bundled", True] in info["listed"], "list_plugins() shows localkms as bundled")
     cli = sb.run([venv / "bin" / "sigstore-kms", "list"], cwd=app)
     check(cli.returncode == 0 and re.search(r"^localkms +bundled ", cli.stdout, re.M) is not None, "the sigstore-kms console script lists the bundled plugin")
+    # The real providers through the extras, from the dist/ directory (pip's resolver, no index):
+    # each program is found for its key URIs with no PATH change (resolving runs nothing).
+    if providers:
+        extras = ",".join(sorted({p["extras"][0] for p in providers}))
+        r = sb.run([*pip, "--find-links", wheel.parent, f"sigstore-kms-plugins[{extras}]"], cwd=work)
+        check(r.returncode == 0, f"pip install 'sigstore-kms-plugins[{extras}]' (provider wheels from dist/)" + ("" if r.returncode == 0 else "\n" + show(r)))
+        probe = "import sys, sigstore_kms_plugins as s\nfor n in sys.argv[1:]: print(s.get_signer_verifier(n + '://probe').program_path)"
+        r = sb.run([py, "-c", probe, *[p["name"] for p in providers]], cwd=app)
+        want = [str(scripts / p["program"]) for p in providers]
+        check(r.returncode == 0 and r.stdout.split() == want, f"the providers' programs are found in the venv ({r.stdout.split() or r.stderr[-300:]})")
     # A provider wheel (what an extra such as [aws] installs): its program is found as installed.
     r = sb.run([*pip, fixture_wheel], cwd=work)
     check(r.returncode == 0, f"pip install {fixture_wheel.name} (a provider wheel)" + ("" if r.returncode == 0 else "\n" + show(r)))
@@ -304,7 +316,9 @@ def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def test_node(sb: Sandbox, major: str, tarballs: List[Path], fixture: List[Path], work: Path, example: str) -> None:
+def test_node(
+    sb: Sandbox, major: str, tarballs: List[Path], fixture: List[Path], providers: List[Dict[str, Any]], work: Path, example: str
+) -> None:
     log(f"\n==> Node {major}")
     started = time.monotonic()
     node = find_node(major)
@@ -351,6 +365,12 @@ def test_node(sb: Sandbox, major: str, tarballs: List[Path], fixture: List[Path]
     # The bin launcher, through npm's .bin (needs `node` on PATH, as every npm bin does).
     cli = sb.run([project / "node_modules" / ".bin" / "sigstore-kms", "list"], cwd=project, env={"PATH": f"{node.parent}:{USER_PATH}"})
     check(cli.returncode == 0 and re.search(r"^localkms +bundled ", cli.stdout, re.M) is not None, "node_modules/.bin/sigstore-kms lists the bundled plugin")
+    # The real provider packages (installed with the released ones above): found, no PATH change.
+    if providers:
+        probe = "const k = require('sigstore-kms-plugins'); for (const n of process.argv.slice(1)) console.log(k.getSignerVerifier(n + '://probe').programPath);"
+        r = sb.run([node, "-e", probe, *[p["name"] for p in providers]], cwd=project)
+        want = [str(modules / f"{p['npm']}-{D.NPM_PLATFORM}" / "plugins" / p["program"]) for p in providers]
+        check(r.returncode == 0 and r.stdout.split() == want, f"the provider packages' programs are found ({r.stdout.split() or r.stderr[-300:]})")
     # A provider package pair (what `npm install sigstore-kms-plugins-NAME` adds), with the main
     # package as dist.py writes it when that provider is in packaging/providers.json.
     r = sb.run([*npm, *fixture], cwd=project, env={"npm_config_cache": str(work / f"npm-cache-{major}")})
@@ -377,6 +397,15 @@ def test_node(sb: Sandbox, major: str, tarballs: List[Path], fixture: List[Path]
 # --- artifact checks ----------------------------------------------------------------------------
 
 
+def lock_entries(text: str) -> set:  # type: ignore[type-arg]
+    """(name, version, source) of every [[package]] in a Cargo.lock."""
+    out = set()
+    for block in text.split("[[package]]")[1:]:
+        fields = dict(re.findall(r'^(name|version|source) = "([^"]*)"', block, re.M))
+        out.add((fields.get("name"), fields.get("version"), fields.get("source")))
+    return out
+
+
 def check_artifacts(dist: Path, manifest: Dict[str, Any]) -> None:
     log("\n==> artifacts")
     wheel = dist / manifest["wheel"]
@@ -394,6 +423,21 @@ def check_artifacts(dist: Path, manifest: Dict[str, Any]) -> None:
             check(f"Requires-Dist: {p['python']}=={manifest['version']} ; extra == '{extra}'" in meta.replace('"', "'"), f"extra [{extra}] requires {p['python']}")
     with tarfile.open(dist / manifest["sdist"]) as t:
         snames = t.getnames()
+        with tempfile.TemporaryDirectory(prefix="skp-sdist-") as tmp:
+            t.extractall(tmp, filter="data") if sys.version_info >= (3, 12) else t.extractall(tmp)
+            top = Path(tmp) / snames[0].split("/")[0]
+            # The workspace in the sdist is complete and resolves to exactly the locked versions
+            # (maturin trims the workspace to the crates the extension needs and keeps the whole
+            # lock file, so resolving may only drop entries, never pick another version).
+            locked = lock_entries((top / "Cargo.lock").read_text())
+            r = subprocess.run(["cargo", "metadata", "--offline", "--format-version", "1"], cwd=top, capture_output=True, text=True)
+            resolved = lock_entries((top / "Cargo.lock").read_text()) if r.returncode == 0 else set()
+            check(
+                r.returncode == 0 and bool(resolved) and resolved <= locked,
+                f"the sdist's Cargo workspace resolves offline to its locked versions ({len(resolved)} packages)"
+                + ("" if r.returncode == 0 else "\n" + r.stderr[-1500:])
+                + (f"; not in the lock: {sorted(resolved - locked)[:5]}" if resolved - locked else ""),
+            )
     check(any(n.endswith("/LICENSE") for n in snames), "the sdist holds LICENSE")
     for tgz in sorted(dist.glob("*.tgz")):
         with tarfile.open(tgz) as t:
@@ -440,14 +484,14 @@ def main() -> int:
             f"inside the sandbox: no cargo, no rustc, an empty source tree ({(r.stdout + r.stderr).strip()[:300]})",
         )
         for version in PYTHONS:
-            test_python(sb, version, artifacts / manifest["wheel"], fx["wheel"], work, py_example)
+            test_python(sb, version, artifacts / manifest["wheel"], fx["wheel"], manifest["providers"], work, py_example)
         released = [artifacts / manifest["npm"]["main"]["file"], artifacts / manifest["npm"]["platform"][D.NPM_PLATFORM]["file"]]
         for v in manifest["npm"]["providers"].values():
             released += [artifacts / v["meta"]["file"], artifacts / v["platform"][D.NPM_PLATFORM]["file"]]
         # The fixture's main package: the released one's contents, the fixture in its provider list.
         fixture = [fx["main"], fx["meta"], fx["platform"]]
         for major in NODES:
-            test_node(sb, major, released, fixture, work, js_example)
+            test_node(sb, major, released, fixture, manifest["providers"], work, js_example)
     log(f"\nmake test-dist: {time.monotonic() - total:.0f} s")
     if failures:
         log(f"\n{len(failures)} check(s) failed:")
