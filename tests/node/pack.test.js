@@ -51,6 +51,8 @@ test('the tarball holds every workspace crate and the JS package, nothing built'
     'node/build.rs',
     'node/src/lib.rs',
     'node/scripts/build.js',
+    'node/scripts/programs.js',
+    'packaging/providers.json',
     'node/index.js',
     'node/index.mjs',
     'node/index.d.ts',
@@ -80,13 +82,21 @@ test('the tarball holds every workspace crate and the JS package, nothing built'
 });
 
 test('without cargo, the install script says what to do', () => {
-  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], {
-    env: { ...process.env, CARGO: '/nonexistent/cargo' },
-  });
+  const env = { ...process.env, CARGO: '/nonexistent/cargo' };
+  delete env.SIGSTORE_KMS_PLUGINS_NATIVE; // which makes it build nothing (as the next test shows)
+  delete env.SIGSTORE_KMS_NODE_SKIP_BUILD;
+  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], { env });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /"\/nonexistent\/cargo" was not found on PATH/);
   assert.match(r.stderr, /https:\/\/rustup\.rs/);
   assert.match(r.stderr, /npm run build:source/);
+});
+
+test('with SIGSTORE_KMS_PLUGINS_NATIVE set, the install script builds nothing and says why', () => {
+  const env = { ...process.env, CARGO: '/nonexistent/cargo', SIGSTORE_KMS_PLUGINS_NATIVE: '/some/addon.node' };
+  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /SIGSTORE_KMS_PLUGINS_NATIVE names the addon to use \(\/some\/addon\.node\), not building one/);
 });
 
 const skipInstall = process.env.SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL
@@ -116,7 +126,9 @@ test('npm install of the packed checkout builds from source and works', { skip: 
   assert.equal(r.status, 0, `npm install failed:\n${r.stdout}\n${r.stderr}`);
   const pkg = path.join(project, 'node_modules', 'sigstore-kms-plugins');
   assert.ok(fs.existsSync(path.join(pkg, 'node', 'sigstore-kms-plugins.node')), 'the addon was built at install');
-  assert.ok(fs.existsSync(path.join(pkg, 'node', 'plugins', 'sigstore-kms-localkms')), 'the plugin was built at install');
+  for (const program of ['sigstore-kms-localkms', 'sigstore-kms-pkcs11']) {
+    assert.ok(fs.existsSync(path.join(pkg, 'node', 'plugins', program)), `${program} was built at install`);
+  }
 
   // CommonJS and ESM, the bundled plugin through bundledPluginDir, sign and verify.
   const script = `
