@@ -110,23 +110,48 @@ def load_providers(path: Path = PACKAGING / "providers.json") -> List[Dict[str, 
 
 
 def load_providers_from(data: Dict[str, Any], path: str = "providers") -> List[Dict[str, Any]]:
-    """The provider entries of `data` (providers.json's shape), checked and completed."""
+    """The provider entries of `data` (providers.json's shape), checked and completed.
+
+    Each entry: `name` (the provider, the suffix of its package names), `crate` (the cargo
+    package), `plugins` (the plugin names it serves, default `[name]`: one cargo binary
+    `sigstore-kms-PLUGIN` each), `extras` (the Python extras that install it, default `[name]`),
+    `base` (true: shipped inside the base artifacts, not as packages of its own), `summary`.
+    """
     providers = data.get("providers")
     if not isinstance(providers, list):
         raise DistError(f"{path}: `providers` must be a list")
-    seen = set()
+    seen_names: set = set()  # type: ignore[type-arg]
+    seen_plugins = {"localkms"}  # the bundled plugin of the base packages
     out = []
+    known = {"name", "crate", "plugins", "extras", "base", "summary"}
     for i, p in enumerate(providers):
         where = f"{path} providers[{i}]"
+        if not isinstance(p, dict):
+            raise DistError(f"{where}: each entry must be an object (see packaging/README.md)")
+        unknown = sorted(set(p) - known)
+        if unknown:
+            raise DistError(f"{where}: unknown field(s) {unknown}; the fields are {sorted(known)}")
         name = p.get("name")
         if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
-            raise DistError(f"{where}: `name` must be a plugin name such as \"awskms\" (lowercase, digits, '-')")
-        if name in seen or name == "localkms":
-            raise DistError(f"{where}: `{name}` is listed twice or is the bundled plugin")
-        seen.add(name)
+            raise DistError(f"{where}: `name` must be a provider name such as \"awskms\" (lowercase, digits, '-')")
+        if name in seen_names:
+            raise DistError(f"{where}: provider `{name}` is listed twice")
+        seen_names.add(name)
+        plugins = p.get("plugins", [name])
+        if not isinstance(plugins, list) or not plugins or not all(isinstance(x, str) and re.fullmatch(r"[a-z0-9][a-z0-9-]*", x) for x in plugins):
+            raise DistError(f"{where}: `plugins` must be a non-empty list of plugin names such as [\"hashivault\", \"openbao\"]")
+        for plugin in plugins:
+            if plugin in seen_plugins:
+                raise DistError(f"{where}: plugin `{plugin}` is already shipped (by another entry or as the bundled plugin)")
+            seen_plugins.add(plugin)
         extras = p.get("extras", [name])
         if not isinstance(extras, list) or not all(isinstance(e, str) and re.fullmatch(r"[a-z0-9-]+", e) for e in extras):
             raise DistError(f"{where}: `extras` must be a list of extra names such as [\"aws\"]")
+        if "all" in extras:
+            raise DistError(f"{where}: the extra `all` is made by `make dist` (every optional provider)")
+        base = p.get("base", False)
+        if not isinstance(base, bool):
+            raise DistError(f"{where}: `base` must be true or false")
         for key in ("crate", "summary"):
             if not isinstance(p.get(key), str) or not p[key]:
                 raise DistError(f"{where}: `{key}` is required (a non-empty string)")
@@ -134,15 +159,26 @@ def load_providers_from(data: Dict[str, Any], path: str = "providers") -> List[D
             {
                 "name": name,
                 "crate": p["crate"],
-                "program": f"sigstore-kms-{name}",
-                "bin": p.get("bin", f"sigstore-kms-{name}"),
+                "plugins": plugins,
+                "programs": [f"sigstore-kms-{x}" for x in plugins],
                 "extras": extras,
+                "base": base,
                 "summary": p["summary"],
                 "python": f"{PACKAGE}-{name}",
                 "npm": f"{PACKAGE}-{name}",
             }
         )
     return out
+
+
+def optional(providers: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The providers shipped as packages of their own (wheel + npm pair)."""
+    return [p for p in providers if not p["base"]]
+
+
+def base_programs(providers: List[Dict[str, Any]]) -> List[str]:
+    """The programs of the base packages: the bundled localkms, then the base providers'."""
+    return [*BUNDLED_PROGRAMS, *[prog for p in providers if p["base"] for prog in p["programs"]]]
 
 
 # --- tools ------------------------------------------------------------------------------------
@@ -212,7 +248,7 @@ def build_native(tools: Tools, env: Dict[str, str], providers: List[Dict[str, An
     shutil.rmtree(out, ignore_errors=True)
     cargo_args = ["--lib", "-p", "sigstore-kms-localkms", "--bin", "sigstore-kms-localkms"]
     for p in providers:
-        cargo_args += ["-p", p["crate"], "--bin", p["bin"]]
+        cargo_args += ["-p", p["crate"], *[a for prog in p["programs"] for a in ("--bin", prog)]]
     run(
         [
             tools.napi, "build", "--release", "--manifest-path", "node/Cargo.toml", "--package", "sigstore-kms-node",
@@ -226,7 +262,8 @@ def build_native(tools: Tools, env: Dict[str, str], providers: List[Dict[str, An
     for program in BUNDLED_PROGRAMS:
         files[program] = release / program
     for p in providers:
-        files[p["program"]] = release / p["bin"]
+        for prog in p["programs"]:
+            files[prog] = release / prog
     for what, path in files.items():
         if not path.is_file():
             raise DistError(f"the build produced no {what} at {path}")
@@ -260,11 +297,25 @@ def sync_pyproject(providers: List[Dict[str, Any]], version: str) -> None:
     extras: Dict[str, List[str]] = {}
     for p in providers:
         for extra in p["extras"]:
-            extras.setdefault(extra, []).append(f"{p['python']}=={version}")
+            # A base provider's extra installs nothing more (its program is in the main wheel):
+            # it exists so that a requirement such as `sigstore-kms-plugins[pkcs11]` is valid.
+            reqs = extras.setdefault(extra, [])
+            if not p["base"]:
+                reqs.append(f"{p['python']}=={version}")
     lines = [f"{extra} = {json.dumps(reqs)}" for extra, reqs in sorted(extras.items())]
-    if providers:
-        everything = sorted(p["python"] + "==" + version for p in providers)
+    if optional(providers):
+        everything = sorted(p["python"] + "==" + version for p in optional(providers))
         lines.append(f"all = {json.dumps(everything)}")
+    scripts = pyproject_scripts(text)
+    for p in providers:
+        missing = [prog for prog in p["programs"] if p["base"] and prog not in scripts]
+        if missing:
+            raise DistError(
+                f"packaging/providers.json ships provider `{p['name']}` in the base packages (\"base\": true), but "
+                f"pyproject.toml's [project.scripts] has no {', '.join(missing)}: the main wheel carries a base "
+                "provider's program as a console script served by the extension module (as sigstore-kms-localkms; "
+                "python/sigstore_kms_plugins/_cli.py). Add it, or make the provider optional (drop \"base\")"
+            )
     head, rest = text.split(EXTRAS_BEGIN, 1)
     _, tail = rest.split(EXTRAS_END, 1)
     new = head + EXTRAS_BEGIN + "\n" + "".join(line + "\n" for line in lines) + EXTRAS_END + tail
@@ -274,6 +325,17 @@ def sync_pyproject(providers: List[Dict[str, Any]], version: str) -> None:
             "pyproject.toml's provider extras were out of date with packaging/providers.json; they have been "
             "regenerated: review the change (git diff pyproject.toml) and commit it"
         )
+
+
+def pyproject_scripts(text: str) -> Dict[str, str]:
+    """pyproject.toml's [project.scripts] table."""
+    try:
+        import tomllib  # Python >= 3.11
+
+        return dict(tomllib.loads(text).get("project", {}).get("scripts", {}))
+    except ImportError:
+        m = re.search(r"^\[project\.scripts\]\n(.*?)(?=^\[)", text, re.M | re.S)
+        return dict(re.findall(r'^([A-Za-z0-9._-]+)\s*=\s*"([^"]*)"', m.group(1), re.M)) if m else {}
 
 
 def build_python(tools: Tools, env: Dict[str, str], zig: bool, out: Path) -> Tuple[Path, Path]:
@@ -304,17 +366,18 @@ def _record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
-def write_program_wheel(provider: Dict[str, Any], program: Path, version: str, out: Path) -> Path:
-    """A wheel whose only payload is `program`, installed into the scripts directory (`bin`)."""
+def write_program_wheel(provider: Dict[str, Any], programs: Dict[str, Path], version: str, out: Path) -> Path:
+    """A wheel whose only payload is the provider's `programs` (name -> built file), installed
+    into the scripts directory (`bin`)."""
     dist = provider["python"].replace("-", "_")
     tag = "py3-none-" + ".".join(WHEEL_PLATFORMS)
     wheel = out / f"{dist}-{version}-{tag}.whl"
     info = f"{dist}-{version}.dist-info"
     readme = (
         f"# {provider['python']}\n\n{provider['summary']}\n\n"
-        f"The `{provider['program']}` plugin program of "
-        f"[sigstore-kms-plugins](https://github.com/sigstore-kms-plugins/sigstore-kms-plugins), "
-        f"for key URIs `{provider['name']}://...`. Install it with the extra of the main package:\n\n"
+        f"The {describe_programs(provider)} of "
+        f"[sigstore-kms-plugins](https://github.com/sigstore-kms-plugins/sigstore-kms-plugins). "
+        "Install it with the extra of the main package:\n\n"
         f"```sh\npip install 'sigstore-kms-plugins[{provider['extras'][0]}]'\n```\n\n"
         "The host finds the program in the environment's scripts directory, with no PATH change.\n"
     )
@@ -337,7 +400,7 @@ def write_program_wheel(provider: Dict[str, Any], program: Path, version: str, o
     wheel_meta = "Wheel-Version: 1.0\nGenerator: sigstore-kms-plugins packaging/dist.py\nRoot-Is-Purelib: false\n"
     wheel_meta += "".join(f"Tag: py3-none-{p}\n" for p in WHEEL_PLATFORMS)
     entries: List[Tuple[str, bytes, int]] = [
-        (f"{dist}-{version}.data/scripts/{provider['program']}", program.read_bytes(), 0o755),
+        *[(f"{dist}-{version}.data/scripts/{prog}", programs[prog].read_bytes(), 0o755) for prog in provider["programs"]],
         (f"{info}/METADATA", metadata.encode(), 0o644),
         (f"{info}/WHEEL", wheel_meta.encode(), 0o644),
         (f"{info}/licenses/LICENSE", (ROOT / "LICENSE").read_bytes(), 0o644),
@@ -352,6 +415,14 @@ def write_program_wheel(provider: Dict[str, Any], program: Path, version: str, o
             zi.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(zi, data)
     return wheel
+
+
+def describe_programs(provider: Dict[str, Any]) -> str:
+    """`the `sigstore-kms-X` plugin program (key URIs `X://...`)`, for one or more programs."""
+    names = ", ".join(f"`{prog}`" for prog in provider["programs"])
+    uris = ", ".join(f"`{x}://...`" for x in provider["plugins"])
+    noun = "plugin program" if len(provider["programs"]) == 1 else "plugin programs"
+    return f"{names} {noun} (key URIs {uris})"
 
 
 def python_classifiers() -> List[str]:
@@ -419,7 +490,11 @@ def common_npm_fields(root: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def stage_npm_main(root: Dict[str, Any], version: str, providers: List[Dict[str, Any]], stage: Path) -> Path:
-    """The main package: the checkout's JavaScript, types and bin scripts; no native code."""
+    """The main package: the checkout's JavaScript, types and bin scripts; no native code.
+
+    The optional providers among `providers` become optional peer dependencies, listed for
+    node/binding.js; the base ones are in the platform package already."""
+    providers = optional(providers)
     d = stage / "npm" / PACKAGE
     shutil.rmtree(d, ignore_errors=True)
     (d / "node" / "bin").mkdir(parents=True)
@@ -494,15 +569,15 @@ def stage_npm_platform(
 
 
 def stage_npm_provider_meta(provider: Dict[str, Any], version: str, root: Dict[str, Any], stage: Path) -> Path:
-    """`sigstore-kms-plugins-NAME`: picks its platform package, exports where its program is."""
+    """`sigstore-kms-plugins-NAME`: picks its platform package, exports where its programs are."""
     d = stage / "npm" / provider["npm"]
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     platform_pkg = f"{provider['npm']}-{NPM_PLATFORM}"
     (d / "index.js").write_text(
         "'use strict';\n"
-        f"// {provider['npm']}: the {provider['program']} plugin program for sigstore-kms-plugins.\n"
-        "// `pluginDir` is the directory holding it (in this machine's platform package), or null when\n"
+        f"// {provider['npm']}: {', '.join(provider['programs'])}, plugin programs for sigstore-kms-plugins.\n"
+        "// `pluginDir` is the directory holding them (in this machine's platform package), or null when\n"
         "// npm installed none for this platform; sigstore-kms-plugins searches it after PATH.\n"
         "let pluginDir = null;\n"
         "try {\n"
@@ -510,13 +585,13 @@ def stage_npm_provider_meta(provider: Dict[str, Any], version: str, root: Dict[s
         "} catch (err) {\n"
         "  if (!err || err.code !== 'MODULE_NOT_FOUND') throw err;\n"
         "}\n"
-        f"module.exports = {{ pluginDir, program: {json.dumps(provider['program'])}, platformPackage: {json.dumps(platform_pkg)} }};\n"
+        f"module.exports = {{ pluginDir, programs: {json.dumps(provider['programs'])}, platformPackage: {json.dumps(platform_pkg)} }};\n"
     )
     readme = (
         f"# {provider['npm']}\n\n{provider['summary']}\n\n"
-        f"The `{provider['program']}` plugin program for "
-        "[sigstore-kms-plugins](https://www.npmjs.com/package/sigstore-kms-plugins): install both, and key URIs "
-        f"`{provider['name']}://...` work with no PATH change.\n\n"
+        f"The {describe_programs(provider)} for "
+        "[sigstore-kms-plugins](https://www.npmjs.com/package/sigstore-kms-plugins): install both, and these "
+        "key URIs work with no PATH change.\n\n"
         f"```sh\nnpm install sigstore-kms-plugins {provider['npm']}\n```\n"
     )
     (d / "README.md").write_text(readme)
@@ -541,7 +616,7 @@ def build_npm(
 ) -> Dict[str, Any]:
     started = step("npm packages (main, platform, providers)")
     root = root_package()
-    native = [files["addon"], *[files[p] for p in BUNDLED_PROGRAMS], *[files[p["program"]] for p in providers]]
+    native = [files["addon"], *[files[prog] for p in providers for prog in p["programs"]], *[files[p] for p in BUNDLED_PROGRAMS]]
     too_new = {k: v for k, v in max_glibc(tools, native).items() if v > GLIBC}
     if too_new and os.environ.get("SKP_DIST_ZIG", "1") != "0":
         raise DistError(f"these need a glibc newer than {GLIBC}: {too_new}")
@@ -550,28 +625,30 @@ def build_npm(
     platform_readme = (
         f"# {PACKAGE}-{NPM_PLATFORM}\n\nThe {NPM_PLATFORM} native addon of "
         f"[{PACKAGE}](https://www.npmjs.com/package/{PACKAGE}) and its bundled plugin programs "
-        "(`plugins/`). Installed by npm as an optional dependency of the main package; do not depend on it directly.\n"
+        f"(`plugins/`: {', '.join(base_programs(providers))}). Installed by npm as an optional dependency of the "
+        "main package; do not depend on it directly.\n"
     )
     platform_dir = stage_npm_platform(
         f"{PACKAGE}-{NPM_PLATFORM}",
         version,
         root,
         f"The {NPM_PLATFORM} native addon and bundled plugins of {PACKAGE}",
-        {p: files[p] for p in BUNDLED_PROGRAMS},
+        {prog: files[prog] for prog in base_programs(providers)},
         files["addon"],
         stage,
         platform_readme,
     )
     result["platform"] = {NPM_PLATFORM: npm_pack(platform_dir, out)}
     result["providers"] = {}
-    for p in providers:
+    for p in optional(providers):
         meta = npm_pack(stage_npm_provider_meta(p, version, root, stage), out)
         readme = (
-            f"# {p['npm']}-{NPM_PLATFORM}\n\nThe {NPM_PLATFORM} build of `{p['program']}` for "
+            f"# {p['npm']}-{NPM_PLATFORM}\n\nThe {NPM_PLATFORM} build of {', '.join(f'`{x}`' for x in p['programs'])} for "
             f"[{p['npm']}](https://www.npmjs.com/package/{p['npm']}); installed by npm as its optional dependency.\n"
         )
         plat = stage_npm_platform(
-            f"{p['npm']}-{NPM_PLATFORM}", version, root, f"{p['summary']} ({NPM_PLATFORM})", {p["program"]: files[p["program"]]}, None, stage, readme
+            f"{p['npm']}-{NPM_PLATFORM}", version, root, f"{p['summary']} ({NPM_PLATFORM})",
+            {prog: files[prog] for prog in p["programs"]}, None, stage, readme,
         )
         result["providers"][p["name"]] = {"meta": meta, "platform": {NPM_PLATFORM: npm_pack(plat, out)}}
     done(started, "npm packages")
@@ -604,11 +681,50 @@ def print_sizes(out: Path, manifest: Dict[str, Any]) -> None:
         print(f"  {manifest['wheel_size'] / MB:8.2f} MB  Python wheel (limit 8 MB)", file=sys.stderr)
 
 
+def unpack(dist: Path, into: Path) -> None:
+    """`--unpack DIR`: what `make test` tests instead of building again. The main platform
+    package goes to DIR/package (the addon and its plugins/, for the Node suites), and every
+    plugin program of every platform package to DIR/bin (for the provider end-to-end tests):
+    the files users install, from the tarballs themselves."""
+    import tarfile
+
+    manifest_file = dist / "manifest.json"
+    if not manifest_file.exists():
+        raise DistError(f"{manifest_file} is missing: run `make dist` first")
+    manifest = json.loads(manifest_file.read_text())
+    shutil.rmtree(into, ignore_errors=True)
+    (into / "bin").mkdir(parents=True)
+    tarballs = [manifest["npm"]["platform"][NPM_PLATFORM]["file"]]
+    tarballs += [v["platform"][NPM_PLATFORM]["file"] for v in manifest["npm"]["providers"].values()]
+    for i, name in enumerate(tarballs):
+        dest = into / "package" if i == 0 else into / "providers" / name[: -len(f"-{manifest['version']}.tgz")]
+        dest.mkdir(parents=True)
+        with tarfile.open(dist / name) as t:
+            members = [m for m in t.getmembers() if m.isfile() or m.isdir()]
+            for m in members:
+                if not m.name.startswith("package/") or ".." in Path(m.name).parts:
+                    raise DistError(f"{name}: unexpected member {m.name}")
+                target = dest / m.name[len("package/"):]
+                if m.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(t.extractfile(m).read())  # type: ignore[union-attr]
+                target.chmod(m.mode & 0o755)
+        for program in sorted((dest / "plugins").iterdir()):
+            (into / "bin" / program.name).symlink_to(program)
+    print(f"unpacked {len(tarballs)} platform packages into {into}: bin/ has {', '.join(sorted(p.name for p in (into / 'bin').iterdir()))}", file=sys.stderr)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="output directory (default: dist/)")
     parser.add_argument("--providers", type=Path, default=PACKAGING / "providers.json", help="the provider table")
+    parser.add_argument("--unpack", type=Path, metavar="DIR", help="build nothing: unpack dist/'s npm platform packages into DIR")
     args = parser.parse_args(argv)
+    if args.unpack:
+        unpack(args.out.resolve(), args.unpack.resolve())
+        return 0
     total = time.monotonic()
     zig = os.environ.get("SKP_DIST_ZIG", "1") != "0"
     version = workspace_version()
@@ -632,12 +748,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         manifest.update({"wheel": wheel.name, "wheel_size": wheel.stat().st_size, "sdist": sdist.name})
     started = step("provider wheels")
     manifest["provider_wheels"] = {}
-    for p in providers:
-        w = write_program_wheel(p, files[p["program"]], version, out)
+    for p in optional(providers):
+        w = write_program_wheel(p, {prog: files[prog] for prog in p["programs"]}, version, out)
         check_wheel(tools, w)
         manifest["provider_wheels"][p["name"]] = w.name
     done(started, "provider wheels")
-    manifest["providers"] = [{k: p[k] for k in ("name", "program", "extras", "python", "npm")} for p in providers]
+    manifest["base_programs"] = base_programs(providers)
+    manifest["providers"] = [
+        {k: p[k] for k in ("name", "plugins", "programs", "extras", "base", "python", "npm")} for p in providers
+    ]
     manifest["npm"] = build_npm(tools, files, providers, version, stage, out)
 
     sums = "".join(f"{sha256(f)}  {f.name}\n" for f in sorted(out.iterdir()) if f.is_file())

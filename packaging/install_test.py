@@ -177,20 +177,20 @@ def fixture_provider(dist: Path, manifest: Dict[str, Any], out: Path) -> Tuple[D
     platform_tgz = dist / manifest["npm"]["platform"][D.NPM_PLATFORM]["file"]
     with tarfile.open(platform_tgz) as t:
         member = t.getmember("package/plugins/sigstore-kms-localkms")
-        program = out / provider["program"]
+        program = out / provider["programs"][0]
         program.write_bytes(t.extractfile(member).read())  # type: ignore[union-attr]
         program.chmod(0o755)
     version = manifest["version"]
     stage = out / "stage"
     root = D.root_package()
     files: Dict[str, Path] = {}
-    files["wheel"] = D.write_program_wheel(provider, program, version, out)
+    files["wheel"] = D.write_program_wheel(provider, {provider["programs"][0]: program}, version, out)
     providers = [*manifest["providers"], provider]
     files["main"] = out / D.npm_pack(D.stage_npm_main(root, version, providers, stage), out)["file"]
     files["meta"] = out / D.npm_pack(D.stage_npm_provider_meta(provider, version, root, stage), out)["file"]
     readme = f"# {provider['npm']}-{D.NPM_PLATFORM}\n\nTest fixture.\n"
     plat = D.stage_npm_platform(
-        f"{provider['npm']}-{D.NPM_PLATFORM}", version, root, provider["summary"], {provider["program"]: program}, None, stage, readme
+        f"{provider['npm']}-{D.NPM_PLATFORM}", version, root, provider["summary"], {provider["programs"][0]: program}, None, stage, readme
     )
     files["platform"] = out / D.npm_pack(plat, out)["file"]
     return provider, files
@@ -259,18 +259,38 @@ def test_python(
     check(Path(info["program"]) == scripts / "sigstore-kms-localkms", f"localkms:// ran the venv's program ({info['program']})")
     check(info["dirs"][:1] == [str(scripts)], f"plugin_dirs() starts with the venv's scripts directory ({info['dirs']})")
     check(["localkms", "bundled", True] in info["listed"], "list_plugins() shows localkms as bundled")
+    # The base providers' programs (console scripts of the main wheel): found with no extra.
+    base = [p for p in providers if p["base"]]
+    if base:
+        probe = "import sys, sigstore_kms_plugins as s\nfor n in sys.argv[1:]: print(s.get_signer_verifier(n + '://probe').program_path)"
+        names = [x for p in base for x in p["plugins"]]
+        r = sb.run([py, "-c", probe, *names], cwd=app)
+        want = [str(scripts / f"sigstore-kms-{x}") for x in names]
+        check(r.returncode == 0 and r.stdout.split() == want, f"the base providers' programs are in the base install ({r.stdout.split() or r.stderr[-300:]})")
+        r = sb.run([py, "-c", "import sigstore_kms_plugins as s; print(s.get_signer_verifier('pkcs11:token=t;object=k').default_algorithm())"], cwd=app)
+        if "pkcs11" in names:
+            check(r.returncode == 0 and r.stdout.strip() == "ecdsa-p256", f"pkcs11: key URIs are answered by the bundled program ({(r.stdout + r.stderr).strip()[-300:]})")
     cli = sb.run([venv / "bin" / "sigstore-kms", "list"], cwd=app)
     check(cli.returncode == 0 and re.search(r"^localkms +bundled ", cli.stdout, re.M) is not None, "the sigstore-kms console script lists the bundled plugin")
-    # The real providers through the extras, from the dist/ directory (pip's resolver, no index):
-    # each program is found for its key URIs with no PATH change (resolving runs nothing).
-    if providers:
-        extras = ",".join(sorted({p["extras"][0] for p in providers}))
-        r = sb.run([*pip, "--find-links", wheel.parent, f"sigstore-kms-plugins[{extras}]"], cwd=work)
-        check(r.returncode == 0, f"pip install 'sigstore-kms-plugins[{extras}]' (provider wheels from dist/)" + ("" if r.returncode == 0 else "\n" + show(r)))
+    # The optional providers through the extras, from the dist/ directory (pip's resolver, no
+    # index): each program is found for its key URIs with no PATH change (resolving runs nothing).
+    # Each provider's first extra, and `[all]` on the odd Python versions (both must work).
+    opt = [p for p in providers if not p["base"]]
+    if opt:
+        extras = "all" if int(version.split(".")[1]) % 2 else ",".join(sorted({p["extras"][0] for p in opt}))
+        extras += "," + ",".join(p["extras"][0] for p in providers if p["base"])  # installs nothing more
+        r = sb.run([*pip, "--find-links", wheel.parent, f"sigstore-kms-plugins[{extras.strip(',')}]"], cwd=work)
+        check(r.returncode == 0 and "does not provide the extra" not in r.stderr, f"pip install 'sigstore-kms-plugins[{extras.strip(',')}]' (provider wheels from dist/)" + ("" if r.returncode == 0 else "\n" + show(r)))
         probe = "import sys, sigstore_kms_plugins as s\nfor n in sys.argv[1:]: print(s.get_signer_verifier(n + '://probe').program_path)"
-        r = sb.run([py, "-c", probe, *[p["name"] for p in providers]], cwd=app)
-        want = [str(scripts / p["program"]) for p in providers]
+        names = [x for p in opt for x in p["plugins"]]
+        r = sb.run([py, "-c", probe, *names], cwd=app)
+        want = [str(scripts / f"sigstore-kms-{x}") for x in names]
         check(r.returncode == 0 and r.stdout.split() == want, f"the providers' programs are found in the venv ({r.stdout.split() or r.stderr[-300:]})")
+        # Each program runs on this system (a native program, glibc 2.17): the SDK's answer to a
+        # call without arguments.
+        for x in names:
+            r = sb.run([scripts / f"sigstore-kms-{x}"], cwd=app)
+            check(r.returncode == 0 and r.stdout.startswith('{"errorMessage":"expected at least 3 arguments'), f"sigstore-kms-{x} runs here and answers a call without arguments ({(r.stdout + r.stderr)[:200]})")
     # A provider wheel (what an extra such as [aws] installs): its program is found as installed.
     r = sb.run([*pip, fixture_wheel], cwd=work)
     check(r.returncode == 0, f"pip install {fixture_wheel.name} (a provider wheel)" + ("" if r.returncode == 0 else "\n" + show(r)))
@@ -362,14 +382,18 @@ def test_node(
     check(Path(info["program"]) == plugins / "sigstore-kms-localkms", f"localkms:// ran the platform package's native program ({info['program']})")
     check(Path(info["bundled"]) == plugins, "bundledPluginDir is the platform package's plugins/")
     check(["localkms", "bundled", True] in info["listed"], "listPlugins() shows localkms as bundled")
+    base = [f"sigstore-kms-{x}" for p in providers if p["base"] for x in p["plugins"]]
+    check(all([prog[len("sigstore-kms-"):], "bundled", True] in info["listed"] for prog in base), f"listPlugins() shows the base providers {base} as bundled")
+    check(all((plugins / prog).is_file() for prog in base), "the platform package holds the base providers' programs")
     # The bin launcher, through npm's .bin (needs `node` on PATH, as every npm bin does).
     cli = sb.run([project / "node_modules" / ".bin" / "sigstore-kms", "list"], cwd=project, env={"PATH": f"{node.parent}:{USER_PATH}"})
     check(cli.returncode == 0 and re.search(r"^localkms +bundled ", cli.stdout, re.M) is not None, "node_modules/.bin/sigstore-kms lists the bundled plugin")
     # The real provider packages (installed with the released ones above): found, no PATH change.
-    if providers:
+    opt = [p for p in providers if not p["base"]]
+    if opt:
         probe = "const k = require('sigstore-kms-plugins'); for (const n of process.argv.slice(1)) console.log(k.getSignerVerifier(n + '://probe').programPath);"
-        r = sb.run([node, "-e", probe, *[p["name"] for p in providers]], cwd=project)
-        want = [str(modules / f"{p['npm']}-{D.NPM_PLATFORM}" / "plugins" / p["program"]) for p in providers]
+        r = sb.run([node, "-e", probe, *[x for p in opt for x in p["plugins"]]], cwd=project)
+        want = [str(modules / f"{p['npm']}-{D.NPM_PLATFORM}" / "plugins" / f"sigstore-kms-{x}") for p in opt for x in p["plugins"]]
         check(r.returncode == 0 and r.stdout.split() == want, f"the provider packages' programs are found ({r.stdout.split() or r.stderr[-300:]})")
     # A provider package pair (what `npm install sigstore-kms-plugins-NAME` adds), with the main
     # package as dist.py writes it when that provider is in packaging/providers.json.
@@ -418,9 +442,24 @@ def check_artifacts(dist: Path, manifest: Dict[str, Any]) -> None:
     check(any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "the wheel holds LICENSE")
     check("License-Expression: Apache-2.0" in meta, "the wheel's metadata says License-Expression: Apache-2.0")
     check("Operating System :: MacOS" not in meta and "Classifier: Operating System :: POSIX :: Linux" in meta, "the wheel's classifiers list Linux only")
+    flat = meta.replace('"', "'")
     for p in manifest["providers"]:
         for extra in p["extras"]:
-            check(f"Requires-Dist: {p['python']}=={manifest['version']} ; extra == '{extra}'" in meta.replace('"', "'"), f"extra [{extra}] requires {p['python']}")
+            check(f"Provides-Extra: {extra}\n" in meta, f"the wheel provides the extra [{extra}]")
+            if p["base"]:
+                check(f"extra == '{extra}'" not in flat, f"extra [{extra}] installs nothing more ({p['name']} is in the base wheel)")
+            else:
+                check(f"Requires-Dist: {p['python']}=={manifest['version']} ; extra == '{extra}'" in flat, f"extra [{extra}] requires {p['python']}")
+        if not p["base"]:
+            check(f"Requires-Dist: {p['python']}=={manifest['version']} ; extra == 'all'" in flat, f"extra [all] requires {p['python']}")
+            with zipfile.ZipFile(dist / manifest["provider_wheels"][p["name"]]) as z:
+                scripts = sorted(n.split("/")[-1] for n in z.namelist() if ".data/scripts/" in n)
+            check(scripts == sorted(p["programs"]), f"{p['python']}'s wheel holds {p['programs']} ({scripts})")
+    entry_points = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
+    with zipfile.ZipFile(wheel) as z:
+        console = z.read(entry_points).decode() if entry_points else ""
+    for prog in manifest["base_programs"]:
+        check(re.search(rf"^{re.escape(prog)} *=", console, re.M) is not None, f"the wheel's console scripts include {prog}")
     with tarfile.open(dist / manifest["sdist"]) as t:
         snames = t.getnames()
         with tempfile.TemporaryDirectory(prefix="skp-sdist-") as tmp:
@@ -451,6 +490,12 @@ def check_artifacts(dist: Path, manifest: Dict[str, Any]) -> None:
             check(pkg.get("optionalDependencies") == {f"{D.PACKAGE}-{D.NPM_PLATFORM}": manifest["version"]}, "the main package pulls its platform package")
         elif pkg["name"].endswith(D.NPM_PLATFORM):
             check(pkg.get("libc") == [D.NPM_LIBC], f"{tgz.name}: libc {pkg.get('libc')}")
+            held = sorted(n[len("package/plugins/"):] for n in names if n.startswith("package/plugins/") and n != "package/plugins")
+            if pkg["name"] == f"{D.PACKAGE}-{D.NPM_PLATFORM}":
+                check(held == sorted(manifest["base_programs"]), f"{tgz.name} holds the base programs {manifest['base_programs']} ({held})")
+            else:
+                prov = next(p for p in manifest["providers"] if pkg["name"] == f"{p['npm']}-{D.NPM_PLATFORM}")
+                check(held == sorted(prov["programs"]), f"{tgz.name} holds {prov['programs']} ({held})")
             with tarfile.open(tgz) as t:
                 for m in t.getmembers():
                     if m.name.startswith("package/plugins/") and m.isfile():

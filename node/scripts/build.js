@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Builds the native addon and the bundled plugin from source with cargo: the install script of
+// Builds the native addon and the bundled plugins from source with cargo: the install script of
 // a source checkout (`npm install` in the repository), and `npm run build:source`.
 //
 // Users get prebuilt binaries instead (the platform package, e.g.
 // sigstore-kms-plugins-linux-x64-gnu, made by `make dist`); the published package has no
 // install script. This copies the library to node/sigstore-kms-plugins.node and the plugin
-// program to node/plugins/sigstore-kms-localkms, where node/binding.js finds them.
+// programs the platform package ships (sigstore-kms-localkms and the base providers' of
+// packaging/providers.json: node/scripts/programs.js) to node/plugins/, where node/binding.js
+// finds them.
 //
 // Environment:
 //   SIGSTORE_KMS_NODE_SKIP_BUILD=1        do nothing (the addon is built some other way)
@@ -22,6 +24,7 @@ const MIN_RUST = [1, 88, 0];
 const root = path.resolve(__dirname, '..', '..');
 const addon = path.join(root, 'node', 'sigstore-kms-plugins.node');
 const pluginsDir = path.join(root, 'node', 'plugins');
+const { basePrograms, cargoArgs } = require('./programs.js');
 
 function fail(lines) {
   process.stderr.write(`\nsigstore-kms-plugins: ${lines.join('\n  ')}\n\n`);
@@ -70,9 +73,11 @@ function main() {
   }
 
   const profile = process.env.SIGSTORE_KMS_NODE_PROFILE === 'debug' ? 'debug' : 'release';
-  // One cargo invocation for both, so their shared crates are built once with one feature set.
+  // One cargo invocation for the addon and the plugin programs, so their shared crates are built
+  // once with one feature set.
+  const programs = basePrograms();
   const args = ['build', '--manifest-path', path.join(root, 'node', 'Cargo.toml'), '-p', 'sigstore-kms-node',
-    '-p', 'sigstore-kms-localkms', '--lib', '--bin', 'sigstore-kms-localkms', '--message-format=json-render-diagnostics'];
+    '--lib', ...cargoArgs(programs), '--message-format=json-render-diagnostics'];
   if (profile === 'release') args.push('--release');
   console.error(`sigstore-kms-plugins: building the native addon (cargo ${args.slice(0, 1).join(' ')}, ${profile}); ` +
     'the first build takes a few minutes');
@@ -86,7 +91,8 @@ function main() {
   if (r.status !== 0) fail([`cargo build failed (exit status ${r.status}); its errors are printed above.`]);
 
   let library = null;
-  let plugin = null;
+  const built = new Map();
+  const wanted = new Set(programs.map((p) => p.program));
   for (const line of r.stdout.split('\n')) {
     if (!line.startsWith('{')) continue;
     let msg;
@@ -94,19 +100,19 @@ function main() {
     if (msg.reason !== 'compiler-artifact' || !msg.target) continue;
     if (msg.target.name === 'sigstore_kms_node') {
       library = msg.filenames.find((f) => /\.(so|dylib|dll)$/.test(f)) || library;
-    } else if (msg.target.name === 'sigstore-kms-localkms' && msg.executable) {
-      plugin = msg.executable;
+    } else if (wanted.has(msg.target.name) && msg.executable) {
+      built.set(msg.target.name, msg.executable);
     }
   }
   if (!library) fail(['cargo succeeded but reported no sigstore_kms_node library; cannot install the addon.']);
-  if (!plugin) fail(['cargo succeeded but reported no sigstore-kms-localkms program; cannot install the plugin.']);
+  const missing = [...wanted].filter((p) => !built.has(p));
+  if (missing.length) fail([`cargo succeeded but reported no ${missing.join(', ')} program; cannot install the plugins.`]);
 
   install(library, addon, 0o644);
   fs.mkdirSync(pluginsDir, { recursive: true });
-  const program = path.join(pluginsDir, 'sigstore-kms-localkms');
-  install(plugin, program, 0o755);
+  for (const [name, file] of built) install(file, path.join(pluginsDir, name), 0o755);
   console.error(`sigstore-kms-plugins: native addon installed at ${path.relative(process.cwd(), addon) || addon}, ` +
-    `bundled plugin at ${path.relative(process.cwd(), program) || program}`);
+    `bundled plugins (${[...built.keys()].join(', ')}) in ${path.relative(process.cwd(), pluginsDir) || pluginsDir}`);
 }
 
 /** Copies next to the final name, then renames: a process that has the old file mapped keeps

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: everything the Node package's CI needs, in order, failing on the first problem.
 //
-//   1. build the addon (and the bundled plugin, into node/plugins) with @napi-rs/cli,
+//   1. build the addon (and the bundled plugins, into node/plugins) with @napi-rs/cli,
 //      regenerating node/native.d.ts, and check the
 //      committed file is current (a stale one is rewritten, to be reviewed and committed);
 //   2. type-check node/examples with `tsc --strict` (our .d.ts files included, no skipLibCheck);
@@ -23,6 +23,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const DTS = path.join(root, 'node', 'native.d.ts');
+const { basePrograms, cargoArgs } = require('./programs.js');
 
 function step(title) {
   process.stderr.write(`\n==> ${title}\n`);
@@ -104,21 +105,24 @@ function buildAndCheckTypes() {
   const args = ['build', '--manifest-path', 'node/Cargo.toml', '--package', 'sigstore-kms-node', '--output-dir', 'node',
     '--dts', 'native.d.ts'];
   if (release) args.push('--release');
-  args.push('--', '--lib', '-p', 'sigstore-kms-localkms', '--bin', 'sigstore-kms-localkms');
+  const programs = basePrograms();
+  args.push('--', '--lib', ...cargoArgs(programs));
   run(bin('napi'), args);
   const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(root, 'target');
-  const plugin = path.join(targetDir, 'x86_64-unknown-linux-gnu', release ? 'release' : 'debug', 'sigstore-kms-localkms');
-  const hostPlugin = path.join(targetDir, release ? 'release' : 'debug', 'sigstore-kms-localkms');
-  const built = [plugin, hostPlugin].filter((f) => fs.existsSync(f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
-  if (!built) {
-    process.stderr.write(`error: napi build produced no sigstore-kms-localkms program (looked at ${plugin})\n`);
-    process.exit(1);
-  }
   fs.mkdirSync(path.join(root, 'node', 'plugins'), { recursive: true });
-  const dest = path.join(root, 'node', 'plugins', 'sigstore-kms-localkms');
-  fs.copyFileSync(built, `${dest}.tmp`);
-  fs.chmodSync(`${dest}.tmp`, 0o755);
-  fs.renameSync(`${dest}.tmp`, dest);
+  for (const { program } of programs) {
+    const plugin = path.join(targetDir, 'x86_64-unknown-linux-gnu', release ? 'release' : 'debug', program);
+    const hostPlugin = path.join(targetDir, release ? 'release' : 'debug', program);
+    const built = [plugin, hostPlugin].filter((f) => fs.existsSync(f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    if (!built) {
+      process.stderr.write(`error: napi build produced no ${program} program (looked at ${plugin})\n`);
+      process.exit(1);
+    }
+    const dest = path.join(root, 'node', 'plugins', program);
+    fs.copyFileSync(built, `${dest}.tmp`);
+    fs.chmodSync(`${dest}.tmp`, 0o755);
+    fs.renameSync(`${dest}.tmp`, dest);
+  }
   const generated = fs.readFileSync(DTS, 'utf8');
   if (generated !== committed) {
     process.stderr.write(

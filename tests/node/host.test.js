@@ -313,7 +313,10 @@ test('listPlugins lists the sigstore-kms-* programs on the path', () => {
   assert.ok(byName.get('fixture').source === 'path' && byName.get('fixture').shadowedBy === undefined);
   // Only the package's own plugin directory: its programs, listed as bundled.
   const bundled = api.listPlugins('/nonexistent');
-  assert.deepEqual(bundled.map((p) => [p.name, p.source, p.usable]), [['localkms', 'bundled', true]]);
+  assert.deepEqual(bundled.map((p) => [p.name, p.source, p.usable]), [
+    ['localkms', 'bundled', true],
+    ['pkcs11', 'bundled', true],
+  ]);
   assert.equal(bundled[0].path, path.join(api.bundledPluginDir, 'sigstore-kms-localkms'));
   assert.equal(thrown(() => api.listPlugins(3)).code, 'ERR_INVALID_ARG_TYPE');
 });

@@ -28,7 +28,7 @@ test('the bundled plugin is a native program found after PATH, in bundledPluginD
   // An ELF program, not a script needing an interpreter on PATH.
   assert.deepEqual([...fs.readFileSync(program).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
   const found = api.listPlugins(api.bundledPluginDir);
-  assert.deepEqual(found.map((p) => [p.name, p.usable]), [['localkms', true]]);
+  assert.deepEqual(found.map((p) => [p.name, p.usable]), [['localkms', true], ['pkcs11', true]]);
   assert.equal(localkms('/k').programPath, program);
   // A program of the same name on the search path wins: the launcher in node/bin here.
   assert.equal(localkms('/k', { path: `${bundledDir}:${systemPath}` }).programPath, launcher);

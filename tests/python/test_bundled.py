@@ -139,3 +139,35 @@ def test_cli_console_script_finds_the_bundled_plugin_without_path(tmp_path: Path
     assert pem.returncode == 0 and "BEGIN PUBLIC KEY" in pem.stdout, pem.stderr
     listed = subprocess.run([cli, "list"], env=env, capture_output=True, text=True, check=True).stdout
     assert any(line.split()[:2] == ["localkms", "bundled"] for line in listed.splitlines()), listed
+
+
+# The PKCS#11 plugin is a base provider (packaging/providers.json): the extension module links
+# it anyway (the CLI's `pkcs11` commands), so the base install carries its console script, and
+# `pkcs11:` key URIs work with no extra and no PATH change.
+
+
+def test_bundled_pkcs11_plugin_answers_without_path(tmp_path: Path) -> None:
+    assert os.access(VENV_BIN / "sigstore-kms-pkcs11", os.X_OK)
+    env = {k: v for k, v in os.environ.items() if "PKCS11" not in k}
+    script = tmp_path / "p11.py"
+    script.write_text(
+        "import sigstore_kms_plugins as skp\n"
+        "sv = skp.get_signer_verifier('pkcs11:token=ci;object=release')\n"
+        "print(sv.program_path)\n"
+        "print(sv.default_algorithm(), 'ecdsa-p256' in sv.supported_algorithms())\n"
+        "try:\n"
+        "    sv.public_key()\n"
+        "except skp.PluginReturnedError as e:\n"
+        "    print('error:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], env={**env, "PATH": "/usr/bin:/bin"}, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == str(VENV_BIN / "sigstore-kms-pkcs11")
+    assert lines[1] == "ecdsa-p256 True"
+    # The program's own answer: no module was named (nothing is loaded without one).
+    assert lines[2].startswith("error:") and "no PKCS#11 module" in lines[2], lines[2]
+    listed = {(p.name, p.source) for p in skp.list_plugins(SYSTEM_PATH)}
+    assert {("localkms", "bundled"), ("pkcs11", "bundled")} <= listed
