@@ -10,7 +10,8 @@
 //! * the **host** side: [`get_signer_verifier`] → [`PluginSignerVerifier`] with async methods
 //!   and `_blocking` twins, timeouts that kill the plugin's process group, a cap on stdout,
 //!   streaming of large messages, and errors that say which plugin, which method, and what;
-//! * **discovery**: [`discover`] lists plugins like `kubectl plugin list`;
+//! * **discovery**: [`discover`] lists plugins like `kubectl plugin list`; plugin directories
+//!   searched after `PATH` ([`Options::plugin_dirs`]) find plugins bundled with a package;
 //! * the **wire format** in [`protocol`], shared with the plugin-author side;
 //! * **in-process providers** ([`register_provider`]), consulted before `PATH`, or given
 //!   directly ([`PluginSignerVerifier::with_handler`]);
@@ -68,7 +69,7 @@ pub use client::{
     Options, PluginSignerVerifier, Reply, Route, RunningCall, Spelling, ThreadCall, DEFAULT_STDOUT_LIMIT,
     DEFAULT_TIMEOUT, MAX_SAFE_INTEGER, MAX_TIMEOUT, OPTIONS,
 };
-pub use discovery::{discover, find_program, PluginInfo};
+pub use discovery::{discover, discover_in, find_program, find_program_in, PluginInfo, PluginSource};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};
 pub use handler::{CallContext, HandlerError, HandlerSource, KmsHandler};
 pub use plugin::{serve, serve_with};

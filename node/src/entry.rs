@@ -24,7 +24,7 @@ fn flush_stdout() {
 #[must_use]
 pub fn cli_main(argv: Vec<String>) -> i32 {
     crate::plugin::blocking_stdio();
-    let code = sigstore_kms_cli::run(os_args(argv));
+    let code = sigstore_kms_cli::run_with_plugin_dirs(os_args(argv), crate::discovery::plugin_dirs());
     flush_stdout();
     code
 }

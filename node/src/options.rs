@@ -64,9 +64,11 @@ fn value_of_item(item: &Unknown<'_>) -> napi::Result<Option<String>> {
 }
 
 /// The options object of `getSignerVerifier`, every property checked by the core under its
-/// Node name (an unknown one is refused); `undefined` properties are left out.
+/// Node name (an unknown one is refused); `undefined` properties are left out. The plugin
+/// directories are the package's (`setPluginDirs`).
 pub fn from_object(env: &Env, options: Option<Object<'_>>) -> napi::Result<Options> {
-    let mut opts = Options::default();
+    // The package's plugin directories are searched after PATH by every call.
+    let mut opts = Options::default().plugin_dirs(crate::discovery::plugin_dirs());
     let Some(object) = options else { return Ok(opts) };
     for name in Object::keys(&object)? {
         let v: Unknown<'_> = object.get_named_property(&name)?;

@@ -1,7 +1,51 @@
-//! `list_plugins`: every `sigstore-kms-*` program on the search path, like `kubectl plugin list`.
+//! `list_plugins`: every `sigstore-kms-*` program on the search path, like `kubectl plugin list`,
+//! and the package's plugin directories (`plugin_dirs`), searched after `PATH`.
+//!
+//! The plugin directories are where pip put the bundled programs (`sigstore-kms-localkms`,
+//! `sigstore-kms-pkcs11`) and the provider wheels' programs.
+//! `sigstore_kms_plugins._bundled._compute_plugin_dirs()` works them out (it knows the install
+//! schemes); this module asks it once, on first use, and keeps the answer.
 
+use std::path::PathBuf;
+
+use pyo3::exceptions::PyRuntimeWarning;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use sigstore_kms_plugins::{self as core, Options};
+
+static PLUGIN_DIRS: PyOnceLock<Vec<PathBuf>> = PyOnceLock::new();
+
+/// The plugin directories searched after `PATH` by every call, `list_plugins` and the CLI
+/// (absolute). If they cannot be worked out, a `RuntimeWarning` says why and only `PATH` is
+/// searched: a broken install must not break hosts that use `PATH`.
+pub fn plugin_dirs(py: Python<'_>) -> Vec<PathBuf> {
+    PLUGIN_DIRS
+        .get_or_init(py, || match compute_plugin_dirs(py) {
+            Ok(dirs) => dirs,
+            Err(e) => {
+                let message = format!(
+                    "sigstore-kms-plugins: cannot find the bundled plugin directory ({e}); only PATH is searched"
+                );
+                if let Ok(text) = std::ffi::CString::new(message) {
+                    let _ = PyErr::warn(py, &py.get_type::<PyRuntimeWarning>(), &text, 1);
+                }
+                Vec::new()
+            }
+        })
+        .clone()
+}
+
+fn compute_plugin_dirs(py: Python<'_>) -> PyResult<Vec<PathBuf>> {
+    let dirs: Vec<PathBuf> =
+        py.import("sigstore_kms_plugins._bundled")?.getattr("_compute_plugin_dirs")?.call0()?.extract()?;
+    Ok(dirs.into_iter().filter(|d| d.is_absolute()).collect())
+}
+
+/// `plugin_dirs() -> list[str]`: the directories searched after `PATH`.
+#[pyfunction(name = "plugin_dirs")]
+fn py_plugin_dirs(py: Python<'_>) -> Vec<PathBuf> {
+    plugin_dirs(py)
+}
 
 /// A search path given as `path=` is (a PATH-style str, a path-like, a list of directories),
 /// checked as the option of that name.
@@ -11,7 +55,7 @@ fn search_path(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<std::ffi::O
     Ok(options.get_search_path().map(ToOwned::to_owned).unwrap_or_default())
 }
 
-/// A plugin program found on the search path.
+/// A plugin program found on the search path or in a plugin directory.
 #[pyclass(frozen, eq, module = "sigstore_kms_plugins._native", name = "PluginInfo")]
 #[derive(PartialEq, Eq)]
 pub struct PluginInfo {
@@ -30,6 +74,12 @@ pub struct PluginInfo {
     /// Found through a relative PATH entry, so it would be refused.
     #[pyo3(get)]
     relative_dir: bool,
+    /// `"path"` (found on the search path) or `"bundled"` (in the package's plugin directory).
+    #[pyo3(get)]
+    source: &'static str,
+    /// For a shadowed plugin, the program that wins over it.
+    #[pyo3(get)]
+    shadowed_by: Option<PathBuf>,
 }
 
 #[pymethods]
@@ -42,9 +92,10 @@ impl PluginInfo {
 
     fn __repr__(&self) -> String {
         format!(
-            "PluginInfo(name={:?}, path={:?}, executable={}, shadowed={}, relative_dir={})",
+            "PluginInfo(name={:?}, path={:?}, source={:?}, executable={}, shadowed={}, relative_dir={})",
             self.name,
             self.path.display().to_string(),
+            self.source,
             py_bool(self.executable),
             py_bool(self.shadowed),
             py_bool(self.relative_dir)
@@ -60,7 +111,8 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
-/// `list_plugins(path=None)`: every `sigstore-kms-*` program on the search path, in PATH order.
+/// `list_plugins(path=None)`: every `sigstore-kms-*` program on the search path, in PATH order,
+/// then those in the plugin directories.
 #[pyfunction]
 #[pyo3(signature = (path=None))]
 fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<PluginInfo>> {
@@ -68,7 +120,8 @@ fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
         Some(p) => Some(search_path(py, p)?),
         None => None,
     };
-    let found = py.detach(|| core::discover(search.as_deref()));
+    let dirs = plugin_dirs(py);
+    let found = py.detach(|| core::discover_in(search.as_deref(), &dirs));
     Ok(found
         .into_iter()
         .map(|p| PluginInfo {
@@ -77,6 +130,8 @@ fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
             executable: p.executable,
             shadowed: p.shadowed,
             relative_dir: p.relative_dir,
+            source: p.source.as_str(),
+            shadowed_by: p.shadowed_by,
         })
         .collect())
 }
@@ -84,5 +139,6 @@ fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PluginInfo>()?;
     m.add_function(wrap_pyfunction!(list_plugins, m)?)?;
+    m.add_function(wrap_pyfunction!(py_plugin_dirs, m)?)?;
     Ok(())
 }

@@ -16,7 +16,8 @@
 //! * [`handler`]: Python objects as [`sigstore_kms_plugins::KmsHandler`]s;
 //! * [`provider`]: in-process providers served by such handlers;
 //! * [`plugin`]: the plugin side (the Rust SDK with a Python handler) and the wire codec;
-//! * [`discovery`]: `list_plugins`; [`keys`]: public key DER;
+//! * [`discovery`]: `list_plugins` and the plugin directories searched after `PATH`; [`keys`]:
+//!   public key DER;
 //! * [`error`]: the one place where errors cross the language boundary;
 //! * [`bundle`]: Sigstore bundles (the `sigstore-kms-bundle` crate) for
 //!   `sigstore_kms_plugins.sigstore` (Python-only);

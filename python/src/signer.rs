@@ -345,7 +345,8 @@ fn get_signer_verifier(
     stderr: &Bound<'_, PyAny>,
 ) -> PyResult<SignerVerifier> {
     let uri = uri_text(uri)?;
-    let mut options = Options::default();
+    // The package's plugin directories are searched after PATH by every call.
+    let mut options = Options::default().plugin_dirs(crate::discovery::plugin_dirs(py));
     let given = [
         ("hash_func", hash_func),
         ("key_version", key_version),

@@ -93,7 +93,7 @@ pub fn get_signer_verifier(uri: &str, options: Options) -> Result<PluginSignerVe
         Backend::Provider { prefix, handler }
     } else {
         let program = parsed.program_name();
-        let path = crate::discovery::find_program(&program, options.search_path.as_deref())?;
+        let path = crate::discovery::find_program_in(&program, options.search_path.as_deref(), &options.plugin_dirs)?;
         Backend::Program { program, path }
     };
     Ok(PluginSignerVerifier { inner: Arc::new(Inner { backend, key_ref: parsed.key_ref().to_owned(), options }) })

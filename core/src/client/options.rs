@@ -10,6 +10,7 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::Error;
@@ -45,6 +46,7 @@ pub struct Options {
     pub(crate) timeout: Option<Duration>,
     pub(crate) stdout_limit: usize,
     pub(crate) search_path: Option<OsString>,
+    pub(crate) plugin_dirs: Vec<PathBuf>,
     pub(crate) stderr: StderrMode,
 }
 
@@ -57,6 +59,7 @@ impl Default for Options {
             timeout: Some(DEFAULT_TIMEOUT),
             stdout_limit: DEFAULT_STDOUT_LIMIT,
             search_path: None,
+            plugin_dirs: Vec::new(),
             stderr: StderrMode::Inherit,
         }
     }
@@ -107,6 +110,28 @@ impl Options {
         self
     }
 
+    /// Directories searched for `sigstore-kms-NAME` after the search path, with the same checks
+    /// (executable files only; a relative directory is refused, never resolved against the
+    /// current directory). A program on the search path wins over one here. The Python and
+    /// Node packages set this to the directories of their bundled plugins (it is not one of the
+    /// by-name options of [`OPTIONS`]: the packages know these directories, their users need not
+    /// name them). Replaces any earlier list; default: none.
+    ///
+    /// ```
+    /// use sigstore_kms_plugins::Options;
+    /// let opts = Options::default().plugin_dirs(["/opt/kms-plugins/bin"]);
+    /// assert_eq!(opts.get_plugin_dirs(), [std::path::PathBuf::from("/opt/kms-plugins/bin")]);
+    /// ```
+    #[must_use]
+    pub fn plugin_dirs<I, P>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.plugin_dirs = dirs.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Where the plugin's stderr goes (default: inherited, as the Go client does).
     #[must_use]
     pub fn stderr(mut self, mode: StderrMode) -> Self {
@@ -148,6 +173,12 @@ impl Options {
     #[must_use]
     pub fn get_search_path(&self) -> Option<&std::ffi::OsStr> {
         self.search_path.as_deref()
+    }
+
+    /// The plugin directories searched after the search path.
+    #[must_use]
+    pub fn get_plugin_dirs(&self) -> &[PathBuf] {
+        &self.plugin_dirs
     }
 
     /// Where the plugin's stderr goes.
