@@ -29,10 +29,11 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::client::{Reply, Route, RunningCall};
+use crate::client::{Reply, Route, RunningCall, ThreadCall};
 use crate::error::{Error, Result, StderrTail};
 use crate::process::{CancelPipe, Channel};
 use crate::sys::{Poller, Waker};
@@ -43,6 +44,18 @@ pub type Completion = Box<dyn FnOnce(Result<Reply>) + Send>;
 /// Results of thread calls, by call number, delivered by their workers.
 type Finished = Mutex<Vec<(u64, Result<Reply>)>>;
 
+/// A call whose first part is done ([`Reactor::prepare`]), for [`Reactor::submit_prepared`].
+#[derive(Debug)]
+pub struct Prepared(Preparing);
+
+#[derive(Debug)]
+enum Preparing {
+    /// An event-loop call: its plugin runs (or could not be started).
+    Started(Result<RunningCall<Reply>>),
+    /// A thread call, not started yet.
+    Thread(ThreadCall),
+}
+
 /// A call in flight in a [`Reactor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(u64);
@@ -52,13 +65,14 @@ pub struct CallId(u64);
 pub struct Reactor {
     poller: Poller,
     state: Mutex<State>,
+    /// The last call number given.
+    next_id: AtomicU64,
     /// Results of thread calls, delivered by their workers.
     finished: Arc<Finished>,
 }
 
 #[derive(Default)]
 struct State {
-    next_id: u64,
     /// Event-loop calls being driven.
     driven: HashMap<u64, Driven>,
     /// Thread calls running: how to cancel them, and their completions.
@@ -94,7 +108,12 @@ impl std::fmt::Debug for Reactor {
 impl Reactor {
     /// A reactor with no calls.
     pub fn new() -> io::Result<Reactor> {
-        Ok(Reactor { poller: Poller::new()?, state: Mutex::default(), finished: Arc::default() })
+        Ok(Reactor {
+            poller: Poller::new()?,
+            state: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            finished: Arc::default(),
+        })
     }
 
     /// The descriptor to watch for readability: readable when [`Reactor::dispatch`] has work.
@@ -121,30 +140,46 @@ impl Reactor {
         self.len() == 0
     }
 
-    /// Runs `route`; `on_done` gets its result, from [`Reactor::dispatch`].
+    /// Runs `route`; `on_done` gets its result, from [`Reactor::dispatch`]. The same as
+    /// [`Reactor::prepare`] followed by [`Reactor::submit_prepared`].
     pub fn submit(&self, route: Route, on_done: impl FnOnce(Result<Reply>) + Send + 'static) -> CallId {
-        let on_done: Completion = Box::new(on_done);
-        let id = {
-            let mut s = self.lock();
-            s.next_id += 1;
-            s.next_id
-        };
+        self.submit_prepared(Reactor::prepare(route), on_done)
+    }
+
+    /// The part of running `route` that comes first: an event-loop call's plugin is started on
+    /// this thread (this returns once the plugin runs); a thread call is kept for its worker.
+    /// Hand the result to [`Reactor::submit_prepared`] of the reactor that is to drive it.
+    ///
+    /// A binding makes its future or promise between the two, while the plugin starts up
+    /// instead of before. Dropping a prepared call kills and reaps its plugin.
+    #[must_use]
+    pub fn prepare(route: Route) -> Prepared {
         match route {
-            Route::EventLoop(call) => match call.start() {
-                Ok(call) => {
-                    let mut s = self.lock();
-                    s.driven.insert(id, Driven { call, on_done, polls: [None; 4], timer: None });
-                    if let Err(e) = self.sync(&mut s, id) {
-                        let mut done = Vec::new();
-                        self.fail(&mut s, id, &e, &mut done);
-                        s.ready.append(&mut done);
-                        self.poller.waker().wake();
-                    }
-                    self.rearm(&mut s);
+            Route::EventLoop(call) => Prepared(Preparing::Started(call.start())),
+            Route::Thread(call) => Prepared(Preparing::Thread(call)),
+        }
+    }
+
+    /// Drives a call made ready by [`Reactor::prepare`]; `on_done` gets its result, from
+    /// [`Reactor::dispatch`] (a call that failed to start too, at the next dispatch).
+    pub fn submit_prepared(&self, prepared: Prepared, on_done: impl FnOnce(Result<Reply>) + Send + 'static) -> CallId {
+        let on_done: Completion = Box::new(on_done);
+        // Numbered without the lock: an event-loop call then takes it once.
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        match prepared.0 {
+            Preparing::Started(Ok(call)) => {
+                let mut s = self.lock();
+                s.driven.insert(id, Driven { call, on_done, polls: [None; 4], timer: None });
+                if let Err(e) = self.sync(&mut s, id) {
+                    let mut done = Vec::new();
+                    self.fail(&mut s, id, &e, &mut done);
+                    s.ready.append(&mut done);
+                    self.poller.waker().wake();
                 }
-                Err(e) => self.complete_later(on_done, Err(e)),
-            },
-            Route::Thread(call) => {
+                self.rearm(&mut s);
+            }
+            Preparing::Started(Err(e)) => self.complete_later(on_done, Err(e)),
+            Preparing::Thread(call) => {
                 let cancel = match CancelPipe::new() {
                     Ok(c) => Arc::new(c),
                     Err(e) => {
@@ -272,8 +307,12 @@ impl Reactor {
                 }
             }
             if timer_fired {
-                // The poller's timer is one-shot: it is disarmed now.
+                // The poller's timer is one-shot (the portable one is told so below, if nothing
+                // else is due; otherwise `rearm` sets it anew).
                 s.armed = None;
+                if s.timers.is_empty() {
+                    let _ = self.poller.set_timer(None);
+                }
             }
             self.rearm(&mut s);
         }
@@ -369,12 +408,16 @@ impl Reactor {
         d.call.release_closed();
     }
 
-    /// Arms the poller's timer for the earliest call timer, if that changed.
+    /// Arms the poller's timer for the earliest call timer, if that is earlier than what it is
+    /// armed for. A timer armed for a time with nothing due any more is left alone: it fires
+    /// once for nothing (a dispatch that finds no timer due and arms for the earliest), which
+    /// costs less than a `timerfd_settime` per call (every call files its timeout, usually
+    /// minutes away, and takes it back when it ends).
     fn rearm(&self, s: &mut State) {
-        let next = s.timers.first().map(|(at, _)| *at);
-        if next != s.armed {
-            s.armed = next;
-            let _ = self.poller.set_timer(next);
+        let Some(next) = s.timers.first().map(|(at, _)| *at) else { return };
+        if s.armed.is_none_or(|armed| next < armed) {
+            s.armed = Some(next);
+            let _ = self.poller.set_timer(Some(next));
         }
     }
 }
