@@ -141,9 +141,11 @@ pub fn submit<V: ToNapiValue + 'static>(
     route: Route,
     convert: fn(Reply) -> V,
 ) -> napi::Result<PromiseRaw<'_, V>> {
+    // The plugin first (this returns once it runs); the promise is made while it starts up.
+    let prepared = Reactor::prepare(route);
     let state = EnvReactor::get(env)?;
     let (pending, promise) = create_promise(env)?;
-    state.reactor.submit(route, move |result| {
+    state.reactor.submit_prepared(prepared, move |result| {
         let settle = move |env: &Env| match result {
             // SAFETY: called on the JavaScript thread with a live environment and an open scope.
             Ok(reply) => unsafe { V::to_napi_value(env.raw(), convert(reply)) },
