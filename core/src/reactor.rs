@@ -12,6 +12,11 @@
 //!   kept 10 s when idle), and its result comes back through the same descriptor (the worker
 //!   wakes the poller).
 //!
+//! [`Reactor::submit`] is [`Reactor::prepare`] (the start, which needs no reactor) followed by
+//! [`Reactor::submit_prepared`]: a binding calls the two itself to make its future or promise
+//! while the plugin starts up. The crate's own async API drives its calls with one such reactor
+//! per process, on a thread of its own (see [`crate::PluginSignerVerifier::call`]).
+//!
 //! Either way the call's completion callback runs inside `dispatch`, on the loop's thread,
 //! after the reactor's own bookkeeping is done and no lock is held (a callback may submit new
 //! calls). A call that fails to start completes with its error at the next `dispatch` too, so
