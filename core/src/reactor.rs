@@ -14,8 +14,7 @@
 //!
 //! [`Reactor::submit`] is [`Reactor::prepare`] (the start, which needs no reactor) followed by
 //! [`Reactor::submit_prepared`]: a binding calls the two itself to make its future or promise
-//! while the plugin starts up. The crate's own async API drives its calls with one such reactor
-//! per process, on a thread of its own (see [`crate::PluginSignerVerifier::call`]).
+//! while the plugin starts up.
 //!
 //! Either way the call's completion callback runs inside `dispatch`, on the loop's thread,
 //! after the reactor's own bookkeeping is done and no lock is held (a callback may submit new
@@ -430,128 +429,6 @@ impl Reactor {
 impl Drop for Reactor {
     fn drop(&mut self) {
         self.cancel_all();
-    }
-}
-
-/// The process's own reactor, driven by a thread of its own: the engine of the async API's
-/// event-loop calls ([`crate::PluginSignerVerifier::call`]).
-///
-/// A Tokio task (or any executor's) cannot watch descriptors without an I/O driver that the
-/// runtime may not have, and a call sent to the blocking pool costs a thread hand-off before the
-/// wait and the pool's own bookkeeping. Here the plugin is started on the calling thread, its
-/// pipes and pidfd go into one reactor, and one thread (`sigstore-kms-io`) sleeps on that
-/// reactor's descriptor: the kernel wakes it when a plugin is done, it completes the call and
-/// wakes the waiting task. The thread exits after [`pool::IDLE`] with nothing in flight and is
-/// made again by the next call; a process made by `fork()` gets a reactor of its own.
-pub(crate) mod background {
-    use std::io;
-    use std::os::fd::AsRawFd;
-    use std::sync::{Arc, Mutex, PoisonError};
-
-    use super::{pool, CallId, Reactor};
-    use crate::client::{LoopCall, Reply, Route};
-    use crate::error::Result;
-    use crate::sys::{self, PollFd};
-
-    struct Background {
-        reactor: Reactor,
-        /// Whether a thread drives the reactor now.
-        driven: Mutex<bool>,
-    }
-
-    /// The reactor and the process it belongs to.
-    static CURRENT: Mutex<Option<(u32, Arc<Background>)>> = Mutex::new(None);
-
-    fn current() -> io::Result<Arc<Background>> {
-        let mut current = CURRENT.lock().unwrap_or_else(PoisonError::into_inner);
-        let pid = std::process::id();
-        match &*current {
-            Some((owner, bg)) if *owner == pid => Ok(Arc::clone(bg)),
-            _ => {
-                let bg = Arc::new(Background { reactor: Reactor::new()?, driven: Mutex::new(false) });
-                if let Some((_, parent)) = current.replace((pid, Arc::clone(&bg))) {
-                    // The parent's (copied by fork()): its calls and plugins are the parent's,
-                    // and its thread is not in this process.
-                    std::mem::forget(parent);
-                }
-                Ok(bg)
-            }
-        }
-    }
-
-    /// A call in flight, cancelled if dropped before its end.
-    pub(crate) struct Submitted {
-        bg: Arc<Background>,
-        id: CallId,
-        result: tokio::sync::oneshot::Receiver<Result<Reply>>,
-    }
-
-    /// Starts `call` (on this thread) and hands it to the process's reactor.
-    pub(crate) fn submit(call: LoopCall) -> io::Result<Submitted> {
-        let bg = current()?;
-        let (send, result) = tokio::sync::oneshot::channel();
-        let id = bg.reactor.submit(Route::EventLoop(call), move |r| {
-            // Fails only if nobody waits any more.
-            let _ = send.send(r);
-        });
-        let mut driven = bg.driven.lock().unwrap_or_else(PoisonError::into_inner);
-        if !*driven {
-            let for_thread = Arc::clone(&bg);
-            if let Err(e) = std::thread::Builder::new().name("sigstore-kms-io".into()).spawn(move || drive(&for_thread))
-            {
-                drop(driven);
-                bg.reactor.cancel(id);
-                return Err(e);
-            }
-            *driven = true;
-        }
-        drop(driven);
-        Ok(Submitted { bg, id, result })
-    }
-
-    impl Submitted {
-        /// Waits for the call's end; `None` if the reactor dropped the call (it cannot: the
-        /// process's reactor is never dropped, and only [`Submitted`] cancels).
-        pub(crate) async fn finish(mut self) -> Option<Result<Reply>> {
-            (&mut self.result).await.ok()
-        }
-    }
-
-    impl Drop for Submitted {
-        fn drop(&mut self) {
-            // A call whose result was taken is over (`cancel` then finds nothing); otherwise
-            // the future was dropped while the call ran: its plugin is killed and reaped.
-            if !self.result.is_terminated() {
-                self.bg.reactor.cancel(self.id);
-            }
-        }
-    }
-
-    /// The reactor's thread: sleeps on its descriptor, dispatches; ends after [`pool::IDLE`]
-    /// with no call in flight.
-    fn drive(bg: &Background) {
-        loop {
-            let mut fds = [PollFd { fd: bg.reactor.fd().as_raw_fd(), writable: false, ready: false }];
-            let woken = match sys::poll(&mut fds, Some(pool::IDLE)) {
-                Ok(n) => n > 0,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
-                Err(_) => {
-                    // Cannot happen on a valid descriptor; do not spin if it does.
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                    true
-                }
-            };
-            bg.reactor.dispatch();
-            if !woken {
-                let mut driven = bg.driven.lock().unwrap_or_else(PoisonError::into_inner);
-                // Checked under the lock `submit` takes after adding a call: a call added
-                // after this check finds `driven` false and makes a new thread.
-                if bg.reactor.is_empty() {
-                    *driven = false;
-                    return;
-                }
-            }
-        }
     }
 }
 

@@ -46,42 +46,6 @@ async fn well_behaved_plugin_async() {
     assert_eq!(sv.sign_digest(&digest, HashFunc::Sha256).await.unwrap(), [b"digest:".as_slice(), &digest].concat());
 }
 
-/// Runs `fut` to its end on this thread with no runtime at all: a plain waker that unparks it.
-fn block_on_without_runtime<F: std::future::Future>(fut: F) -> F::Output {
-    struct Unpark(std::thread::Thread);
-    impl std::task::Wake for Unpark {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut fut = std::pin::pin!(fut);
-    loop {
-        if let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-            return out;
-        }
-        std::thread::park();
-    }
-}
-
-#[test]
-fn async_plugin_calls_need_no_tokio_runtime() {
-    // A plugin program with its message in memory is driven by the crate's reactor thread:
-    // any executor will do (here none), and a runtime without I/O or timers (below) too.
-    let sv = fixture("fixture://my-key");
-    assert_eq!(block_on_without_runtime(sv.default_algorithm()).unwrap(), "ecdsa-p256");
-    let sig = block_on_without_runtime(sv.sign_message(b"hello\n".to_vec())).unwrap();
-    assert_eq!(sig, sha256(b"hello\n"));
-    let bare = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    assert_eq!(bare.block_on(sv.public_key()).unwrap().pem(), FIXTURE_PUB);
-    let started = Instant::now();
-    let hang = get_signer_verifier("hang://k", fixture_options().timeout(Some(Duration::from_millis(300)))).unwrap();
-    let err = block_on_without_runtime(hang.default_algorithm()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-}
-
 #[test]
 fn environment_is_inherited() {
     // SAFETY-free: the variable is set before any thread of ours reads it and never changed.

@@ -53,11 +53,9 @@ struct Inner {
 /// Cheap to clone and safe to share between threads. Every call can be made as a typed
 /// [`Call`] ([`PluginSignerVerifier::call`], [`PluginSignerVerifier::call_blocking`],
 /// [`PluginSignerVerifier::route`] for event loops) or with the typed methods below, in an
-/// async form (a plugin program with its message in memory is driven by the crate's reactor
-/// thread, on any executor; a streamed message or an in-process provider runs on Tokio's
-/// blocking pool and needs a Tokio runtime; dropping the future kills the plugin), a
-/// `_blocking` form, and (for plugin programs) a `start_` form that an event loop of your own
-/// drives ([`RunningCall`]).
+/// async form (needs a Tokio runtime; the plugin runs on Tokio's blocking pool and is killed if
+/// the future is dropped), a `_blocking` form, and (for plugin programs) a `start_` form that
+/// an event loop of your own drives ([`RunningCall`]).
 #[derive(Clone)]
 pub struct PluginSignerVerifier {
     inner: Arc<Inner>,

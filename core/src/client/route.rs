@@ -84,51 +84,35 @@ impl PluginSignerVerifier {
         }
     }
 
-    /// Runs `call` with `message` to its end; dropping the future kills the plugin.
+    /// Runs `call` with `message` on Tokio's blocking pool; dropping the future kills the
+    /// plugin.
     ///
     /// An event-loop call is started right here, on the calling task's thread (the start
-    /// returns once the plugin runs), and then driven by the process's one reactor thread
-    /// (`sigstore-kms-io`, see [`crate::reactor`]): no thread hand-off before the wait, and
-    /// such a call needs no particular runtime. A thread call (a message read from a reader,
-    /// an in-process provider) runs on Tokio's blocking pool, so it needs a Tokio runtime.
+    /// returns once the plugin runs), and only the waiting goes to the blocking pool: that
+    /// hand-off then happens while the plugin starts up instead of before.
     pub async fn call(&self, call: Call, message: impl Into<Message>) -> Result<Reply> {
         let method = call.method();
-        match self.route(call, message.into()) {
+        let cancel = Arc::new(CancelPipe::new().map_err(|e| {
+            Error::exec(self.call_site(method), "cannot create a cancellation pipe", Some(e), StderrTail::default())
+        })?);
+        let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
+        let task = match self.route(call, message.into()) {
             Route::EventLoop(c) => {
-                let submitted = crate::reactor::background::submit(c).map_err(|e| {
-                    Error::exec(self.call_site(method), "cannot start the reactor", Some(e), StderrTail::default())
-                })?;
-                submitted.finish().await.unwrap_or_else(|| {
-                    Err(Error::exec(
-                        self.call_site(method),
-                        "the reactor dropped the call",
-                        None,
-                        StderrTail::default(),
-                    ))
-                })
+                let running = c.start()?;
+                tokio::task::spawn_blocking(move || running.wait(Some(cancel.watch())))
             }
-            Route::Thread(t) => {
-                let cancel = Arc::new(CancelPipe::new().map_err(|e| {
-                    Error::exec(
-                        self.call_site(method),
-                        "cannot create a cancellation pipe",
-                        Some(e),
-                        StderrTail::default(),
-                    )
-                })?);
-                let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
-                let result = tokio::task::spawn_blocking(move || t.run(Some(cancel.watch()))).await;
-                on_drop.disarm();
-                result.unwrap_or_else(|e| {
-                    Err(Error::exec(
-                        self.call_site(method),
-                        format!("the worker thread failed: {e}"),
-                        None,
-                        StderrTail::default(),
-                    ))
-                })
-            }
-        }
+            Route::Thread(t) => tokio::task::spawn_blocking(move || t.run(Some(cancel.watch()))),
+        };
+        let result = task.await;
+        on_drop.disarm();
+        result.unwrap_or_else(|e| {
+            Err(Error::exec(
+                self.call_site(method),
+                format!("the worker thread failed: {e}"),
+                None,
+                StderrTail::default(),
+            ))
+        })
     }
 
     /// Runs `call` on this thread with `stdin` (which may borrow the caller's reader): the
