@@ -20,7 +20,7 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 .PHONY: test
 # In the full run the Python and Node hosts must take part in the interop checks, never be skipped.
 test: export INTEROP_REQUIRE := python,node
-test: setup lint test-rust test-go test-python test-node test-interop test-providers ## Run every test (what CI runs)
+test: setup lint test-rust test-go test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -55,6 +55,10 @@ test-python: ## Python package: venv, pip install ., stubtest, mypy --strict, py
 test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --strict, node --test
 	npm ci --no-audit --no-fund
 	npm test
+
+.PHONY: test-node-matrix
+test-node-matrix: ## The npm package on Node 22 and 24 (official builds, cached) with sigstore-js previous and current majors (after test-node)
+	node node/scripts/matrix.js
 
 .PHONY: test-interop
 test-interop: ## Interop with the Go reference and cosign, both directions (INTEROP_COSIGN=0: without cosign)

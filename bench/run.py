@@ -17,7 +17,8 @@ is a ratio to a baseline measured in the same run:
    Rust client vs. ``openssl dgst -sha256 -sign`` on the same key and file (hyperfine).
 
 Environment (defaults in brackets):
-  BENCH_SECTIONS       percall,stream,concurrency,sign   which sections to run
+  BENCH_SECTIONS       percall,stream,concurrency,sign,awskms   which sections to run
+  BENCH_AWS_CALLS [10] BENCH_AWS_ROUNDS [15]                    awskms section (bench/awskms.py)
   BENCH_CALLS [40] BENCH_ROUNDS [30] BENCH_MSG_BYTES [1024]    per-call section
   BENCH_STREAM_MIB [16,256,1024] BENCH_STREAM_REPS [5]          streaming section
   BENCH_CONC_CALLS [64] BENCH_CONC_ROUNDS [5]                   concurrency section
@@ -59,7 +60,7 @@ CONC_CALLS = env_int("BENCH_CONC_CALLS", 64)
 CONC_ROUNDS = env_int("BENCH_CONC_ROUNDS", 5)
 SIGN_LARGE_MIB = env_int("BENCH_SIGN_LARGE_MIB", 256)
 SIGN_RUNS = env_int("BENCH_SIGN_RUNS", 10)
-SECTIONS = os.environ.get("BENCH_SECTIONS", "percall,stream,concurrency,sign").split(",")
+SECTIONS = os.environ.get("BENCH_SECTIONS", "percall,stream,concurrency,sign,awskms").split(",")
 OUT = Path(os.environ.get("BENCH_OUT", BENCH / "out"))
 GOAL_PERCALL = 1.10
 GOAL_STREAM = 0.90
@@ -576,6 +577,11 @@ def report(m: Dict[str, str], r: Dict[str, Any], elapsed: float, command: str) -
             )
         lines.append("")
 
+    if "awskms" in r:
+        import awskms
+
+        lines += awskms.report(r["awskms"], goal)
+
     lines.append(f"loadavg at end: {loadavg()}\n")
     lines.append("### Goals\n")
     lines += [f"- met: {g}" for g in met]
@@ -605,6 +611,10 @@ def main() -> int:
             results["concurrency"] = concurrency(p)
         if "sign" in SECTIONS:
             results["sign"] = sign(p, work)
+        if "awskms" in SECTIONS:
+            import awskms  # bench/awskms.py: a signature with an AWS KMS key, plugin vs. boto3 vs. cosign
+
+            results["awskms"] = awskms.run(awskms.prepare(work, VENV_PY, cargo_target()), p["bin"])
     elapsed = time.perf_counter() - started
     text, met, missed = report(m, results, elapsed, command)
     OUT.mkdir(parents=True, exist_ok=True)

@@ -263,11 +263,74 @@ export interface SigstoreSignerOptions {
  * `DSSEBundleBuilder` (`{ signer, witnesses: [] }`). The key material is the SPKI public key
  * PEM with the hint cosign writes: base64(SHA-256(SubjectPublicKeyInfo DER)).
  *
- * Ed25519 keys sign DSSE envelopes, but sigstore-js (3.x) cannot verify Ed25519 *message
- * signature* bundles: it always verifies those with an explicit SHA-256 digest, which Ed25519
- * does not take.
+ * Ed25519 keys sign DSSE envelopes, but sigstore-js (`@sigstore/verify` 3 and 4) cannot
+ * verify Ed25519 *message signature* bundles: it verifies those with an explicit digest, which
+ * Ed25519 does not take ({@link verifyBundle} can).
  */
 export declare function sigstoreSigner(sv: SignerVerifier, options?: SigstoreSignerOptions): SigstoreSigner;
+
+/** Why a bundle did not verify (`BundleVerificationError.reason`). */
+export type BundleVerificationReason =
+  | 'malformed' // not a Sigstore bundle: not JSON, wrong types, bad base64, unknown media type, ...
+  | 'wrong_content' // a DSSE bundle without data is fine; a message signature needs its data
+  | 'hint_mismatch' // the bundle (or its DSSE keyid) names another key
+  | 'digest_mismatch' // the data is not the artifact that was signed
+  | 'bad_signature' // the signature does not verify with the key
+  | 'subject_mismatch' // the data is not a subject of the DSSE envelope's in-toto statement
+  | 'unsupported' // a keyless (certificate) bundle, another key type, a non-SHA-2 digest
+  | 'invalid_key'; // publicKey is not a PEM public key
+
+/** A bundle that does not verify or cannot be read. */
+export declare class BundleVerificationError extends Error {
+  /** Always `'ERR_BUNDLE_VERIFICATION'`. */
+  code: 'ERR_BUNDLE_VERIFICATION';
+  /** Why, as a stable word. */
+  reason: BundleVerificationReason;
+}
+
+/** What {@link verifyBundle} checked. */
+export interface VerifiedBundle {
+  /** What the bundle signs. */
+  content: 'messageSignature' | 'dsseEnvelope';
+  /** Message signature: the digest algorithm the bundle names (`'SHA2_256'`, ...). */
+  digestAlgorithm?: string;
+  /** Message signature: the data's digest, computed here. */
+  digest?: Buffer;
+  /** DSSE: the payload type. */
+  payloadType?: string;
+  /** DSSE: the payload (verified). */
+  payload?: Buffer;
+  /** DSSE checked against data: the in-toto subject name the data matched. */
+  subject?: string;
+  /** Transparency-log entries in the bundle that were **not** verified (no trust root). */
+  tlogEntriesNotVerified: number;
+  /** RFC 3161 timestamps in the bundle that were **not** verified (no trust root). */
+  timestampsNotVerified: number;
+}
+
+/**
+ * Verifies a Sigstore bundle against a public key, offline, in one call (sigstore-js needs a
+ * trust root and several calls for that, and cannot verify Ed25519 message signatures).
+ *
+ * `bundle` is the JSON (the `.sigstore.json` text, a Buffer, the parsed object, or a sigstore-js
+ * `Bundle`, converted with `@sigstore/bundle`'s `bundleToJSON`). `data` is the signed artifact:
+ * a Buffer/Uint8Array, or `{ path }` (read on the thread pool, never on the JavaScript thread);
+ * `null`/`undefined` for a DSSE bundle, whose in-toto statement must otherwise name `data` as a
+ * subject. `publicKey` is a PEM public key or a `KeyObject`.
+ *
+ * Checks that the bundle names the key (its hint), that the data's digest is the bundle's, and
+ * the signature (ECDSA P-256/P-384/P-521, RSA PKCS#1 v1.5 or PSS, Ed25519). Transparency-log
+ * entries and timestamps are **not** verified. The same Rust code as Python's
+ * `verify_artifact`/`verify_dsse` and `sigstore-kms verify --bundle`.
+ *
+ * Rejects with a {@link BundleVerificationError} (`code` `'ERR_BUNDLE_VERIFICATION'`, `reason`),
+ * or with an `fs`-like error (`code` `'ENOENT'`, ...) when `data.path` cannot be read.
+ */
+export declare function verifyBundle(
+  bundle: string | Uint8Array | object,
+  data: Uint8Array | ArrayBuffer | { path: string | URL } | null | undefined,
+  publicKey: string | Uint8Array | import('node:crypto').KeyObject,
+): Promise<VerifiedBundle>;
 
 /** A request as a vector of tests/vectors/requests describes it (`fields`; bytes as base64). */
 export interface RequestFields {

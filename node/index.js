@@ -8,7 +8,7 @@ const { fileURLToPath } = require('node:url');
 const native = require('./binding.js');
 const { KmsPluginError, codes } = require('./errors.js');
 const { dispatcher, errorMessage } = require('./handler.js');
-const { sigstoreSigner } = require('./sigstore.js');
+const { sigstoreSigner, verifyBundle, BundleVerificationError } = require('./sigstore.js');
 
 const DEFAULT_TIMEOUT_MS = 300000;
 const DEFAULT_STDOUT_LIMIT = 4 * 1024 * 1024;
@@ -320,6 +320,8 @@ module.exports = {
   getSignerVerifier,
   SignerVerifier,
   sigstoreSigner,
+  verifyBundle,
+  BundleVerificationError,
   listPlugins,
   registerProvider,
   unregisterProvider,

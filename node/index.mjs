@@ -5,6 +5,8 @@ export const {
   getSignerVerifier,
   SignerVerifier,
   sigstoreSigner,
+  verifyBundle,
+  BundleVerificationError,
   listPlugins,
   registerProvider,
   unregisterProvider,

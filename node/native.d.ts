@@ -159,6 +159,37 @@ export declare function listPlugins(path?: string | undefined | null): Array<Plu
  */
 export declare function localkmsMain(argv: Array<string>): number
 
+/** What `verifyBundleNative` resolves. */
+export interface NativeBundleResult {
+  /** Whether the bundle verified. */
+  ok: boolean
+  /**
+   * Why not: `malformed`, `wrong_content`, `hint_mismatch`, `digest_mismatch`,
+   * `bad_signature`, `subject_mismatch`, `unsupported`, `invalid_key` or `io`.
+   */
+  reason?: string
+  /** The explanation. */
+  message?: string
+  /** For `io`: the OS error number, when there is one. */
+  errno?: number
+  /** `messageSignature` or `dsseEnvelope`. */
+  content?: string
+  /** Message signature: the digest algorithm (`SHA2_256`, ...) of the artifact. */
+  digestAlgorithm?: string
+  /** Message signature: the artifact's digest. */
+  digest?: Buffer
+  /** DSSE: the payload type. */
+  payloadType?: string
+  /** DSSE: the payload. */
+  payload?: Buffer
+  /** DSSE checked against an artifact: the subject that matched. */
+  subject?: string
+  /** Transparency-log entries in the bundle, not verified (no trust root). */
+  tlogEntriesNotVerified: number
+  /** RFC 3161 timestamps in the bundle, not verified (no trust root). */
+  timestampsNotVerified: number
+}
+
 /** Whether the addon was built without optimisations (benchmarks warn about it). */
 export declare function nativeDebugBuild(): boolean
 
@@ -245,3 +276,9 @@ export declare function setErrorClass(errorClass: (arg: string) => unknown): voi
 
 /** Removes a provider; returns whether there was one. */
 export declare function unregisterProvider(prefix: string): boolean
+
+/**
+ * Verifies the bundle JSON `bundle` with the PEM public key `publicKey`, over the artifact
+ * `data` (bytes) or the file `path` (or neither, for a DSSE bundle). Used by `verifyBundle`.
+ */
+export declare function verifyBundleNative(bundle: Buffer, publicKey: Buffer, data?: Buffer | undefined | null, path?: string | undefined | null): Promise<NativeBundleResult>

@@ -125,7 +125,8 @@ pub(crate) fn run(uri: &str, timeout: Option<Duration>) -> CmdResult {
     let program =
         sv.program_path().map(Path::to_path_buf).ok_or("check needs a plugin program, not an in-process provider")?;
     let key_ref = sv.key_ref().to_owned();
-    out(&format!("checking {} with key {key_ref:?}\n\n", program.display()))?;
+    // The key reference may hold a PKCS#11 PIN (pin-value=...): never print it.
+    out(&format!("checking {} with key {:?}\n\n", program.display(), sigstore_kms_plugins::redact_key_uri(&key_ref)))?;
     let mut c = Checker { rows: Vec::new(), sv, program, key_ref, timeout };
     let default = c.algorithms();
     match c.keys(&default) {

@@ -48,7 +48,7 @@ pub use process::StderrMode;
 pub use protocol::{HashFunc, MessageOptions, Method, UnknownHashFunc};
 pub use provider::{register_provider, registered_providers, unregister_provider, ProviderFactory};
 pub use public_key::{encode_pem, PublicKey};
-pub use uri::{validate_plugin_name, KeyUri};
+pub use uri::{redact_key_uri, validate_plugin_name, KeyUri, PKCS11_SCHEME};
 
 /// The README's Rust examples, compiled as doctests so they cannot rot.
 #[cfg(doctest)]

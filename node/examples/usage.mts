@@ -1,10 +1,13 @@
 // A typed tour of the API, checked with `tsc --strict` by `npm test` (not run).
 import { createReadStream } from 'node:fs';
 import { MessageSignatureBundleBuilder, DSSEBundleBuilder, type Signer } from '@sigstore/sign';
+import { bundleToJSON } from '@sigstore/bundle';
 
 import {
   getSignerVerifier,
   sigstoreSigner,
+  verifyBundle,
+  BundleVerificationError,
   listPlugins,
   registerProvider,
   KmsPluginError,
@@ -13,6 +16,7 @@ import {
   type KmsHandler,
   type SignerVerifier,
   type PluginInfo,
+  type VerifiedBundle,
 } from 'sigstore-kms-plugins';
 import defaultExport from 'sigstore-kms-plugins';
 
@@ -51,6 +55,15 @@ export async function tour(): Promise<void> {
     data: Buffer.from('{}'),
     type: 'application/vnd.in-toto+json',
   });
+  // ...checked offline against the public key, in one call.
+  const verified: VerifiedBundle = await verifyBundle(bundleToJSON(bundle), Buffer.from('x'), pem);
+  const digestAlgorithm: string | undefined = verified.digestAlgorithm;
+  const { payload } = await verifyBundle(JSON.stringify(bundleToJSON(envelope)), null, info.spkiPem);
+  try {
+    await verifyBundle(bundleToJSON(bundle), { path: '/etc/hostname' }, pem);
+  } catch (err) {
+    if (err instanceof BundleVerificationError && err.reason === 'digest_mismatch') void err.code;
+  }
 
   // An in-process provider written in JavaScript.
   const handler: KmsHandler = {
@@ -67,5 +80,5 @@ export async function tour(): Promise<void> {
   const decoded = protocol.decodeResponse('defaultAlgorithm', Buffer.from('{}'));
   if ('error' in decoded) void decoded.message;
 
-  void [pem, algorithms, der, sig3, bundle, envelope, prefix, plugins, request, defaultExport.version];
+  void [pem, algorithms, der, sig3, bundle, envelope, digestAlgorithm, payload, prefix, plugins, request, defaultExport.version];
 }

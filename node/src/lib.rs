@@ -12,6 +12,7 @@
 //! * [`handler`] runs KMS handlers written in JavaScript (in-process providers and plugins
 //!   served with the JavaScript SDK), called from Rust worker threads;
 //! * [`plugin`] has the plugin side (`serve()` on the core's plugin SDK) and the wire codec;
+//! * [`bundle`] has `verifyBundle`'s native half (the `sigstore-kms-bundle` crate);
 //! * [`discovery`] has `listPlugins`;
 //! * [`entry`] runs the `sigstore-kms` CLI and the bundled `sigstore-kms-localkms` plugin for
 //!   the package's `bin` scripts.
@@ -22,6 +23,7 @@
 //   take `&Env` like the generated code does, though `Env` is a small `Copy` handle.
 #![allow(clippy::needless_pass_by_value, clippy::trivially_copy_pass_by_ref)]
 
+pub mod bundle;
 pub mod discovery;
 pub mod entry;
 pub mod error;

@@ -35,6 +35,19 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
 step "installing the test tools"
 "$py" -m pip install --quiet --upgrade pip
 "$py" -m pip install --quiet "maturin>=1.9,<2" "pytest>=7" "mypy>=1.10" "cryptography>=41"
+# The real packages the bundle and securesystemslib tests run against (tests/python/test_sigstore.py,
+# test_securesystemslib.py); securesystemslib 1.x, python-tuf and in-toto need Python >= 3.10.
+"$py" -m pip install --quiet "securesystemslib[crypto]>=1.0,<2; python_version>='3.10'" \
+  "tuf>=6; python_version>='3.10'" "in-toto>=3; python_version>='3.10'" \
+  "sigstore-models==0.0.6; python_version>='3.10'"
+# Where they can be installed they must be, so that their tests run rather than skip.
+"$py" - <<'PY'
+import sys
+if sys.version_info >= (3, 10):
+    import in_toto, securesystemslib, sigstore_models, tuf  # noqa: F401
+else:
+    print("note: Python < 3.10: the securesystemslib, python-tuf and in-toto tests are skipped", file=sys.stderr)
+PY
 
 if [[ "${SKP_PY_BUILD:-install}" == develop ]]; then
   step "building and installing the package (maturin develop, debug)"

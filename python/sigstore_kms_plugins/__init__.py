@@ -15,6 +15,9 @@ plugin (or an in-process provider) holds, and write such plugins.
 * :func:`list_plugins`: the plugins on ``PATH``.
 * :func:`register_provider`: serve a key URI prefix with a Python handler, in process.
 * :mod:`sigstore_kms_plugins.plugin`: write a plugin program in Python.
+* :mod:`sigstore_kms_plugins.sigstore`: Sigstore bundles signed with a KMS key, verified against a
+  public key; :mod:`sigstore_kms_plugins.securesystemslib`: a securesystemslib ``Signer``
+  (python-tuf, in-toto).
 * :mod:`sigstore_kms_plugins.errors`: every error is a :class:`KmsPluginError`.
 
 The Rust core is byte-compatible with the Go reference

@@ -16,11 +16,14 @@
 //!   asyncio loop itself, through one epoll descriptor per loop (`loop.add_reader`): no thread;
 //! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures, for the
 //!   other awaitable calls (messages read from files, in-process providers);
+//! * [`bundle`]: Sigstore bundles (the `sigstore-kms-bundle` crate) for
+//!   `sigstore_kms_plugins.sigstore`;
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions
 //!   for the package's console scripts.
 
 use pyo3::prelude::*;
 
+pub mod bundle;
 pub mod codec;
 pub mod entry;
 pub mod error;
@@ -39,6 +42,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     signer::register(m)?;
     handler::register(m)?;
     codec::register(m)?;
+    bundle::register(m)?;
     options::register(m)?;
     runtime::register(m)?;
     entry::register(m)?;

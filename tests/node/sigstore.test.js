@@ -1,7 +1,8 @@
 'use strict';
 // sigstoreSigner(sv) with sigstore-js: @sigstore/sign builds message-signature and DSSE
 // bundles signed by the KMS key, and @sigstore/verify verifies them offline against the
-// public key. Keys: the bundled localkms plugin (P-256, P-384, RSA, Ed25519), an in-process
+// public key (the versions of tests/node/sigstore-js.js: the previous majors, or the current
+// ones in the Node version matrix). Keys: the bundled localkms plugin (P-256, P-384, RSA, Ed25519), an in-process
 // provider signing with node:crypto, and the JS-SDK test plugin.
 
 const assert = require('node:assert/strict');
@@ -9,10 +10,12 @@ const crypto = require('node:crypto');
 const path = require('node:path');
 const { test } = require('node:test');
 
-const { bundleFromJSON, bundleToJSON } = require('@sigstore/bundle');
-const { TrustedRoot } = require('@sigstore/protobuf-specs');
-const { DSSEBundleBuilder, MessageSignatureBundleBuilder } = require('@sigstore/sign');
-const { Verifier, toSignedEntity, toTrustMaterial } = require('@sigstore/verify');
+const sigstoreJs = require('./sigstore-js.js');
+
+const { bundleFromJSON, bundleToJSON } = sigstoreJs.bundle;
+const { TrustedRoot } = sigstoreJs.protobufSpecs;
+const { DSSEBundleBuilder, MessageSignatureBundleBuilder } = sigstoreJs.sign;
+const { Verifier, toSignedEntity, toTrustMaterial } = sigstoreJs.verify;
 
 const { api, bundledDir, pluginsPath, systemPath, fixtureKeyPem, rejection, tempDir } = require('./helpers.js');
 
@@ -81,8 +84,9 @@ test('localkms ed25519: DSSE bundles verify; sigstore-js cannot verify Ed25519 m
   // The signature itself is a valid Ed25519 signature over the artifact...
   const sig = Buffer.from(message.messageSignature.signature, 'base64');
   assert.ok(crypto.verify(null, data, crypto.createPublicKey(pem), sig));
-  // ...but @sigstore/verify 3.x verifies message signatures with crypto.verify('sha256', ...),
-  // which Node refuses for Ed25519 keys. If this starts passing, update the documentation.
+  // ...but @sigstore/verify (3 and 4) verifies message signatures with an explicit digest
+  // (crypto.verify('sha256', ...)), which Node refuses for Ed25519 keys. If this starts
+  // passing, update the documentation.
   assert.throws(() => verifyBundle(message, pem, data), /signature verification failed/);
   // An Ed25519 key cannot sign a precomputed digest.
   const err = await rejection(api.sigstoreSigner(sv, { mode: 'digest' }).sign(data));
@@ -151,4 +155,11 @@ test('a failed public key lookup is retried on the next sign()', async (t) => {
   await signer.sign(Buffer.from('x'));
   await signer.sign(Buffer.from('y'));
   assert.equal(calls, 2, 'the public key is fetched once after it succeeded');
+});
+
+test('sigstore-js versions under test', () => {
+  // Printed so that a run says which majors it checked; the matrix checks both.
+  process.stderr.write(`sigstore-js: @sigstore/sign ${sigstoreJs.versions.sign}, @sigstore/verify ${sigstoreJs.versions.verify}, node ${process.version}\n`);
+  assert.match(sigstoreJs.versions.sign, /^[45]\./);
+  assert.match(sigstoreJs.versions.verify, /^[34]\./);
 });

@@ -10,7 +10,7 @@
 //!   remote verification, as in the Go providers);
 //! * [`ecdsa`]: raw `r || s` and ASN.1 DER ECDSA signatures, each to the other;
 //! * [`call`]: the host's deadline as a timeout, and the digest a KMS is asked to sign;
-//! * [`runtime`]: a blocking bridge, with a timeout, for async KMS clients (feature `runtime`);
+//! * `runtime` (feature `runtime`): a blocking bridge, with a timeout, for async KMS clients;
 //! * [`secret`]: a wrapper that keeps tokens and PINs out of every message.
 //!
 //! Errors are [`Error`]: one message, written to be shown to the user as the plugin's

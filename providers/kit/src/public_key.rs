@@ -72,6 +72,11 @@ pub enum RsaPadding {
     /// RSASSA-PSS with MGF1 over the same hash and a salt as long as the digest (the KMSs'
     /// `RSASSA_PSS_SHA_*` schemes).
     Pss,
+    /// RSASSA-PSS with MGF1 over the same hash and a salt of any length: what Go's
+    /// `rsa.VerifyPSS` accepts with `PSSSaltLengthAuto`, and so what Go's KMS providers (whose
+    /// PSS verifiers pass no options) accept. A salt as long as the digest is tried first, then
+    /// the longest possible one (what Go signs with by default), then every other length.
+    PssAnySalt,
 }
 
 /// A public key of one of the supported kinds.
@@ -215,6 +220,11 @@ impl PublicKey {
                     .map_err(|_| failed(&"not an ASN.1 DER ECDSA signature"))?;
                 let verifier = p521::ecdsa::VerifyingKey::from_affine(*k.as_affine())
                     .map_err(|_| failed(&"the P-521 key is not usable for ECDSA"))?;
+                // The `ecdsa` crate refuses a prehash shorter than half the field (33 bytes for
+                // P-521), so a SHA-256 digest (what cosign's clients hash with) would never
+                // verify. A digest shorter than the curve order is taken whole as an integer
+                // (SEC 1 section 4.1.4, as Go and OpenSSL do), so zeros on the left change nothing.
+                let digest = if digest.len() < 66 { [vec![0u8; 66 - digest.len()], digest].concat() } else { digest };
                 verifier.verify_prehash(&digest, &sig).map_err(|_| failed(&"ECDSA verification failed"))
             }
             PublicKey::Rsa(k) => {
@@ -226,6 +236,20 @@ impl PublicKey {
                     RsaPadding::Pss => k
                         .verify(pss(hash.hash)?, &digest, signature)
                         .map_err(|_| failed(&"RSA-PSS verification failed")),
+                    RsaPadding::PssAnySalt => {
+                        let h_len = digest.len();
+                        // RFC 8017 9.1.2: emLen = ceil((modBits - 1) / 8); a salt fits in emLen - hLen - 2.
+                        let em_len = (k.n().bits() - 1).div_ceil(8);
+                        let longest = em_len.saturating_sub(h_len + 2);
+                        let mut lengths = vec![h_len, longest];
+                        lengths.extend((0..=longest).filter(|l| *l != h_len && *l != longest));
+                        for salt in lengths.into_iter().filter(|l| *l <= longest) {
+                            if k.verify(pss_with_salt(hash.hash, salt)?, &digest, signature).is_ok() {
+                                return Ok(());
+                            }
+                        }
+                        Err(failed(&"RSA-PSS verification failed"))
+                    }
                 }
             }
         }
@@ -296,6 +320,18 @@ pub fn pkcs1v15(hash: HashFunc) -> Result<rsa::Pkcs1v15Sign, Error> {
     })
 }
 
+fn pss_with_salt(hash: HashFunc, salt: usize) -> Result<rsa::Pss, Error> {
+    Ok(match hash {
+        HashFunc::Sha224 => rsa::Pss::new_with_salt::<sha2::Sha224>(salt),
+        HashFunc::Sha256 => rsa::Pss::new_with_salt::<sha2::Sha256>(salt),
+        HashFunc::Sha384 => rsa::Pss::new_with_salt::<sha2::Sha384>(salt),
+        HashFunc::Sha512 => rsa::Pss::new_with_salt::<sha2::Sha512>(salt),
+        HashFunc::Sha512_224 => rsa::Pss::new_with_salt::<sha2::Sha512_224>(salt),
+        HashFunc::Sha512_256 => rsa::Pss::new_with_salt::<sha2::Sha512_256>(salt),
+        other => return Err(Hasher::new(other).err().unwrap_or_else(|| Error::new("unsupported hash"))),
+    })
+}
+
 fn pss(hash: HashFunc) -> Result<rsa::Pss, Error> {
     Ok(match hash {
         HashFunc::Sha224 => rsa::Pss::new::<sha2::Sha224>(),
@@ -334,6 +370,15 @@ mod tests {
         parsed.verify(der.as_bytes(), Input::Message(&mut &b"msg"[..]), implicit(HashFunc::Sha512)).unwrap();
         parsed.verify(der.as_bytes(), Input::Digest(&digest), implicit(HashFunc::Sha256)).unwrap();
         assert!(parsed.verify(der.as_bytes(), Input::Message(&mut &b"msG"[..]), implicit(HashFunc::Sha512)).is_err());
+        // A SHA-256 digest, shorter than the ecdsa crate takes for P-521: signed over the digest
+        // zero-padded on the left, which is the same integer (what Go's ecdsa.SignASN1 signs).
+        let short = hash::digest_reader(HashFunc::Sha256, &mut &b"msg"[..]).unwrap();
+        let padded = [vec![0u8; 34], short.clone()].concat();
+        let sig: p521::ecdsa::Signature = key.sign_prehash(&padded).unwrap();
+        let der = sig.to_der();
+        parsed.verify(der.as_bytes(), Input::Message(&mut &b"msg"[..]), implicit(HashFunc::Sha256)).unwrap();
+        parsed.verify(der.as_bytes(), Input::Digest(&short), implicit(HashFunc::Sha256)).unwrap();
+        assert!(parsed.verify(der.as_bytes(), Input::Message(&mut &b"msG"[..]), implicit(HashFunc::Sha256)).is_err());
     }
 
     #[test]
@@ -349,6 +394,29 @@ mod tests {
         let v15 = key.sign(pkcs1v15(HashFunc::Sha256).unwrap(), &digest).unwrap();
         public.verify(&v15, Input::Message(&mut &b"msg"[..]), sha).unwrap();
         assert!(public.verify_with(&v15, Input::Digest(&digest), sha, RsaPadding::Pss).is_err());
+    }
+
+    #[test]
+    fn pss_with_any_salt_length() {
+        let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+        let public = PublicKey::Rsa(key.to_public_key());
+        let digest = hash::digest_reader(HashFunc::Sha256, &mut &b"msg"[..]).unwrap();
+        let sha = implicit(HashFunc::Sha256);
+        // 2048-bit modulus, SHA-256: salts of 0 to 256 - 32 - 2 = 222 bytes.
+        for salt in [0, 20, 32, 222] {
+            let sig = key.sign_with_rng(&mut rand_core::OsRng, pss_with_salt(HashFunc::Sha256, salt).unwrap(), &digest);
+            let sig = sig.unwrap();
+            public.verify_with(&sig, Input::Digest(&digest), sha, RsaPadding::PssAnySalt).unwrap();
+            assert_eq!(
+                public.verify_with(&sig, Input::Digest(&digest), sha, RsaPadding::Pss).is_ok(),
+                salt == 32,
+                "{salt}"
+            );
+            let other = hash::digest_reader(HashFunc::Sha256, &mut &b"msG"[..]).unwrap();
+            assert!(public.verify_with(&sig, Input::Digest(&other), sha, RsaPadding::PssAnySalt).is_err());
+        }
+        let v15 = key.sign(pkcs1v15(HashFunc::Sha256).unwrap(), &digest).unwrap();
+        assert!(public.verify_with(&v15, Input::Digest(&digest), sha, RsaPadding::PssAnySalt).is_err());
     }
 
     #[test]
