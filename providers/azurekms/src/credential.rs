@@ -69,7 +69,8 @@ impl fmt::Debug for Chain {
 /// Which credentials `AZURE_TOKEN_CREDENTIALS` selects.
 fn selected(var: &impl Fn(&str) -> Option<String>) -> Result<Vec<&'static str>, Error> {
     let all = vec![ENVIRONMENT, WORKLOAD, MANAGED, CLI, AZD];
-    let Some(value) = var("AZURE_TOKEN_CREDENTIALS") else { return Ok(all) };
+    // Empty counts as unset (Go refuses it; CI templates often leave variables empty).
+    let Some(value) = var("AZURE_TOKEN_CREDENTIALS").filter(|v| !v.trim().is_empty()) else { return Ok(all) };
     let v = value.trim();
     Ok(match v {
         "dev" => vec![CLI, AZD],
@@ -103,6 +104,8 @@ impl Chain {
         options: &ClientOptions,
         authority_host: &str,
     ) -> Result<Self, Error> {
+        // Credentials that build their own HTTP client need the TLS provider first.
+        crate::install_tls_provider();
         let get = |k: &str| var(k).filter(|v| !v.is_empty());
         let mut secrets = Vec::new();
         for k in ["AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD"] {

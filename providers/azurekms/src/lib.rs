@@ -185,8 +185,7 @@ impl Call {
 
     /// The Key Vault client, on the credential chain, retrying within the deadline.
     fn connect(&self) -> Result<Session, Error> {
-        // Several providers may share a process (the CLI); the first installed provider wins.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(self.left.min(Duration::from_secs(10)))
             // Key Vault answers 3xx to nothing the plugin asks; a redirect would carry the token.
@@ -368,6 +367,12 @@ impl Session {
             .map_err(|e| self.fail("create key", &e))?;
         Ok((self.vault_key(&key)?, false))
     }
+}
+
+/// Makes rustls on *ring* the process's TLS provider (reqwest is built without one). Several
+/// providers may share a process (the CLI); the first installed provider wins.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The version in a key ID `https://VAULT/keys/NAME/VERSION`.

@@ -74,7 +74,7 @@ func cloudUnsetenv(t *testing.T, keys ...string) {
 // Officer with a client secret), and points the plugin at it.
 func startAzure(t *testing.T, cloud azurekv.Cloud, vault string) *azFake {
 	t.Helper()
-	cloudLoopbackOnly(t)
+	onlyLoopback(t)
 	for _, n := range azNames {
 		addrs, err := net.LookupHost(n)
 		if err != nil || len(addrs) == 0 || addrs[0] != "127.0.0.1" {

@@ -67,22 +67,6 @@ func cloudPlugin(t *testing.T, name string) plugin {
 	return plugin{name: name, scheme: name, dirs: []string{dir}, ours: true}
 }
 
-// cloudLoopbackOnly fails the test unless this process is in a network
-// namespace whose only interface is loopback: a cloud SDK must never reach a
-// real login or metadata endpoint from a test.
-func cloudLoopbackOnly(t *testing.T) {
-	t.Helper()
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range ifaces {
-		if i.Flags&net.FlagLoopback == 0 {
-			t.Fatalf("network interface %s is not loopback: the cloud provider tests run only in a private network namespace (tests/providers/run.sh)", i.Name)
-		}
-	}
-}
-
 // closedPort is 127.0.0.1:PORT where nothing listens (connections are refused).
 func closedPort(t *testing.T) string {
 	t.Helper()

@@ -45,7 +45,7 @@ func (g *gcpFake) uri(name string) string { return "gcpkms://" + g.key(name) }
 // environment of every program the test starts).
 func startGCP(t *testing.T) *gcpFake {
 	t.Helper()
-	cloudLoopbackOnly(t)
+	onlyLoopback(t)
 	p := cloudPlugin(t, "gcpkms")
 	dir := scratch(t, "gcpkms")
 	ca, err := testca.New(dir)
