@@ -10,7 +10,7 @@
 //!
 //! ## Key URIs
 //!
-//! Parsed exactly as Go parses them ([`reference`]):
+//! Parsed exactly as Go parses them ([`mod@reference`]):
 //!
 //! ```text
 //! azurekms://VAULT_HOST/KEY_NAME            the key's latest version

@@ -64,13 +64,22 @@ pub const ALGORITHMS: [Algorithm; 10] = [
 pub const DEFAULT: Algorithm = ALGORITHMS[0];
 
 impl Algorithm {
-    /// The algorithm `createKey` was asked for: Go's name, or Cloud KMS's (any case);
-    /// empty means the default.
+    /// The algorithm `createKey` was asked for: Go's name, Cloud KMS's (any case), or the
+    /// bundled localkms plugin's (`ecdsa-p256`, `rsa-2048`, ...); empty means the default.
     pub fn from_name(name: &str) -> Result<Self, Error> {
         let name = name.trim();
         if name.is_empty() {
             return Ok(DEFAULT);
         }
+        // The bundled localkms plugin's names (what hosts and the harness default to).
+        let name = match name.to_ascii_lowercase().as_str() {
+            "ecdsa-p256" => "ecdsa-p256-sha256",
+            "ecdsa-p384" => "ecdsa-p384-sha384",
+            "rsa-2048" => "rsa-pkcs1v15-2048-sha256",
+            "rsa-3072" => "rsa-pkcs1v15-3072-sha256",
+            "rsa-4096" => "rsa-pkcs1v15-4096-sha256",
+            _ => name,
+        };
         ALGORITHMS
             .iter()
             .find(|a| a.name.eq_ignore_ascii_case(name) || a.kms_name.eq_ignore_ascii_case(name))
@@ -113,6 +122,8 @@ mod tests {
         assert_eq!(Algorithm::from_name("").unwrap(), DEFAULT);
         assert_eq!(Algorithm::from_name("rsa-pss-4096-sha512").unwrap().kms_name, "RSA_SIGN_PSS_4096_SHA512");
         assert_eq!(Algorithm::from_name("ec_sign_p384_sha384").unwrap().name, "ecdsa-p384-sha384");
+        assert_eq!(Algorithm::from_name("ecdsa-p256").unwrap(), DEFAULT);
+        assert_eq!(Algorithm::from_name("rsa-3072").unwrap().kms_name, "RSA_SIGN_PKCS1_3072_SHA256");
         let e = Algorithm::from_name("any-algorithm").unwrap_err().to_string();
         assert!(e.contains("\"any-algorithm\"") && e.contains("ecdsa-p256-sha256"), "{e}");
         let e = Algorithm::from_kms_name("EC_SIGN_ED25519", "v/1").unwrap_err().to_string();

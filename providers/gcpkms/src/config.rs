@@ -24,6 +24,8 @@ pub struct Config {
     /// Values from the credentials file that must never appear in a message (a refresh token,
     /// a client secret, a private key).
     pub secrets: Vec<Secret>,
+    /// `HOST:PORT` of the metadata server, when the credentials are to come from it (no file).
+    pub metadata_server: Option<String>,
 }
 
 impl Config {
@@ -34,9 +36,28 @@ impl Config {
             Some(v) if v.is_empty() => None,
             Some(v) => Some(check_endpoint(&v)?),
         };
+        // Google's client takes an empty value as the universe's name (and then refuses every
+        // credential): say so instead.
+        for k in ["GOOGLE_CLOUD_UNIVERSE_DOMAIN", "GOOGLE_APPLICATION_CREDENTIALS"] {
+            if var(k).is_some_and(|v| v.trim().is_empty()) {
+                return Err(Error::new(format!(
+                    "{k} is set but empty: unset it, or set it (the plugin program treats an empty value as \
+                     unset, as Go does; this is the plugin used in-process)"
+                )));
+            }
+        }
         let (credentials_source, file) = credentials_file(&var);
         let secrets = file.as_ref().map(file_secrets).unwrap_or_default();
-        Ok(Config { endpoint, credentials_source, secrets })
+        let metadata_server = file.is_none().then(|| {
+            let host = var("GCE_METADATA_HOST").filter(|h| !h.is_empty());
+            let host = host.unwrap_or_else(|| "metadata.google.internal".to_owned());
+            if host.contains(':') {
+                host
+            } else {
+                format!("{host}:80")
+            }
+        });
+        Ok(Config { endpoint, credentials_source, secrets, metadata_server })
     }
 
     /// The endpoint requests go to, for messages.
@@ -82,7 +103,7 @@ fn check_endpoint(v: &str) -> Result<String, Error> {
 /// by `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's `application_default_credentials.json`,
 /// else the metadata server.
 fn credentials_file(var: &impl Fn(&str) -> Option<String>) -> (String, Option<PathBuf>) {
-    if let Some(path) = var("GOOGLE_APPLICATION_CREDENTIALS").filter(|p| !p.is_empty()) {
+    if let Some(path) = var("GOOGLE_APPLICATION_CREDENTIALS") {
         return (format!("the file {path} (GOOGLE_APPLICATION_CREDENTIALS)"), Some(PathBuf::from(path)));
     }
     if let Some(home) = var("HOME").filter(|h| !h.is_empty()) {
@@ -147,6 +168,8 @@ mod tests {
             assert!(e.contains("GCPKMS_ENDPOINT") && e.contains("https://"), "{bad}: {e}");
         }
         assert!(Config::from_env(env(&[("GCPKMS_ENDPOINT", "")])).unwrap().endpoint.is_none());
+        let e = Config::from_env(env(&[("GOOGLE_CLOUD_UNIVERSE_DOMAIN", "")])).unwrap_err().to_string();
+        assert!(e.contains("set but empty"), "{e}");
     }
 
     #[test]

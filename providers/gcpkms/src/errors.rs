@@ -38,6 +38,12 @@ pub fn chain(e: &dyn StdError) -> String {
 /// Turns the SDK's error of operation `op` on `resource` into our message.
 #[must_use]
 pub fn describe(op: &str, resource: &str, config: &Config, err: &GaxError) -> Error {
+    // After the retries, what counts is the last attempt's error.
+    if err.is_exhausted() {
+        if let Some(last) = err.source().and_then(|s| s.downcast_ref::<GaxError>()) {
+            return describe(op, resource, config, last);
+        }
+    }
     let head = format!("Cloud KMS {op} for {resource} failed");
     let body = if let Some(status) = err.status() {
         let msg = status.message.trim();
@@ -116,6 +122,7 @@ mod tests {
             endpoint: Some("https://127.0.0.1:1".into()),
             credentials_source: "the file /x.json (GOOGLE_APPLICATION_CREDENTIALS)".into(),
             secrets: vec![sigstore_kms_provider_kit::Secret::new("1//refresh")],
+            metadata_server: None,
         }
     }
 

@@ -10,7 +10,7 @@
 //!
 //! ## Key URIs
 //!
-//! Parsed exactly as Go parses them ([`reference`]):
+//! Parsed exactly as Go parses them ([`mod@reference`]):
 //!
 //! ```text
 //! gcpkms://projects/PROJECT/locations/LOCATION/keyRings/KEY_RING/cryptoKeys/KEY
@@ -125,6 +125,10 @@ pub use config::Config;
 pub use reference::KeyRef;
 pub use sigstore_kms_provider_kit::Error;
 
+/// How long the metadata server may take to accept a connection (Go's `metadata.OnGCE`
+/// gives it a few seconds at most).
+const METADATA_PROBE: Duration = Duration::from_secs(2);
+
 /// The plugin: a [`KmsHandler`] for `gcpkms://` key references.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GcpKms;
@@ -173,8 +177,30 @@ impl Call {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
+    /// Without a credentials file, Application Default Credentials come from the metadata
+    /// server: check that one answers first, as Go's `DetectDefault` does (`metadata.OnGCE`),
+    /// so that a machine off Google Cloud gets a clear error at once instead of retries.
+    async fn check_metadata_server(&self) -> Result<(), Error> {
+        let Some(addr) = &self.config.metadata_server else { return Ok(()) };
+        let probe = tokio::time::timeout(METADATA_PROBE, tokio::net::TcpStream::connect(addr.as_str())).await;
+        match probe {
+            Ok(Ok(_)) => Ok(()),
+            failed => Err(Error::new(format!(
+                "no Google credentials: GOOGLE_APPLICATION_CREDENTIALS is not set, there is no gcloud credentials \
+                 file ($HOME/.config/gcloud/application_default_credentials.json), and no metadata server answers \
+                 at {addr} ({}). Set GOOGLE_APPLICATION_CREDENTIALS to a service account or authorized user JSON \
+                 file, or run `gcloud auth application-default login`",
+                match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {}s", METADATA_PROBE.as_secs()),
+                }
+            ))),
+        }
+    }
+
     /// The client, with Application Default Credentials and retries within the deadline.
     async fn client(&self) -> Result<KeyManagementService, Error> {
+        self.check_metadata_server().await?;
         // Several providers may share a process (the CLI); the first installed provider wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let credentials = google_cloud_auth::credentials::Builder::default().build().map_err(|e| {
@@ -192,17 +218,18 @@ impl Call {
             .map_err(|e| Error::new(format!("the retry backoff is invalid: {e}")))?;
         let mut builder = KeyManagementService::builder()
             .with_credentials(credentials)
-            .with_retry_policy(
-                Aip194Strict.continue_on_too_many_requests().with_time_limit(self.left).with_attempt_limit(10),
-            )
+            // Retries stop a little before the deadline, so that the answer is the service's
+            // last error (throttled, unavailable) rather than a bare timeout.
+            .with_retry_policy(Aip194Strict.continue_on_too_many_requests().with_time_limit(retry_budget(self.left)))
             .with_backoff_policy(backoff);
         if let Some(endpoint) = &self.config.endpoint {
             builder = builder.with_endpoint(endpoint.clone());
         }
         builder.build().await.map_err(|e| {
             Error::new(self.config.scrub(&format!(
-                "cannot set up the Cloud KMS client for {}: {}",
+                "cannot set up the Cloud KMS client for {} with the credentials of {}: {}",
                 self.config.endpoint_shown(),
+                self.config.credentials_source,
                 errors::chain(&e)
             )))
         })
@@ -426,6 +453,11 @@ impl Call {
     }
 }
 
+/// The time retries may take within a call of `left`: all but a tenth (at most a second).
+fn retry_budget(left: Duration) -> Duration {
+    left.saturating_sub((left / 10).min(Duration::from_secs(1)))
+}
+
 enum Resolved {
     Ready(Version),
     /// Not usable yet: being generated.
@@ -578,10 +610,24 @@ impl KmsHandler for GcpKms {
     }
 }
 
+/// Variables Go's Google libraries take as unset when empty, and Google's Rust client does not
+/// (it would look for a file named "" or a universe named ""). Removed at program start, while
+/// the process has one thread; in-process use gets an error from [`Config::from_env`] instead.
+const EMPTY_MEANS_UNSET: [&str; 2] = ["GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_CLOUD_UNIVERSE_DOMAIN"];
+
+fn forget_empty_variables() {
+    for k in EMPTY_MEANS_UNSET {
+        if std::env::var_os(k).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(k);
+        }
+    }
+}
+
 /// Runs the plugin on this process's argv, stdin and stdout: the whole `main` of
 /// `sigstore-kms-gcpkms` (also called by the Python and Node packages' entry points).
 #[must_use]
 pub fn main_entry() -> ExitCode {
+    forget_empty_variables();
     sigstore_kms_plugins::plugin::serve(GcpKms::new())
 }
 
@@ -591,6 +637,7 @@ pub fn main_entry() -> ExitCode {
 #[must_use]
 #[allow(clippy::needless_pass_by_value)] // the signature embedders call, owned like std::env::args_os()
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> i32 {
+    forget_empty_variables();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     match sigstore_kms_plugins::plugin::serve_with(&args, &mut stdin.lock(), &mut stdout.lock(), &GcpKms::new()) {

@@ -103,8 +103,6 @@ func startAzure(t *testing.T, cloud azurekv.Cloud, vault string) *azFake {
 		"AZURE_AUTHORITY_HOST": fake.AuthorityURL(),
 		"SSL_CERT_FILE":        ca.File,
 		"SSL_CERT_DIR":         "",
-		// No Azure CLI or Developer CLI to find.
-		"HOME": dir,
 	} {
 		t.Setenv(k, v)
 	}
@@ -346,6 +344,8 @@ func TestProviderAzureKMSCredentials(t *testing.T) {
 	for _, f := range fails {
 		t.Run(f.name, func(t *testing.T) {
 			report.track(t, "azurekms: credentials", "error: "+f.name)
+			// No Azure CLI login of the machine's user to find.
+			t.Setenv("HOME", dir)
 			cloudUnsetenv(t, f.unset...)
 			for k, v := range f.env {
 				t.Setenv(k, v)
@@ -446,7 +446,7 @@ func TestProviderAzureKMSErrors(t *testing.T) {
 			map[string]string{"AZURE_CLIENT_ID": readerClient, "AZURE_CLIENT_SECRET": readerSecret}},
 		{"reader_cannot_create", []string{"generate-key", "--key", a.uri("reader-new")}, []string{"create key", "Key Vault Crypto Officer"},
 			map[string]string{"AZURE_CLIENT_ID": readerClient, "AZURE_CLIENT_SECRET": readerSecret}},
-		{"wrong_hash", []string{"sign", "--key", a.uri("ok"), "--hash", "sha384", blob}, []string{"asks for SHA-384", "SHA-256"}, nil},
+		{"wrong_digest", []string{"sign", "--key", a.uri("ok"), "--digest", "--hash", "sha384", blob}, []string{"48 bytes", "SHA-256"}, nil},
 		{"bad_reference", []string{"public-key", "--key", "azurekms://vault/key/1/2"}, []string{"invalid azurekms key reference", "VAULT_HOST/KEY_NAME"}, nil},
 		{"bad_key_name", []string{"public-key", "--key", "azurekms://v.vault.azure.net/my_key"}, []string{"letters, digits and dashes"}, nil},
 		{"unknown_algorithm", []string{"generate-key", "--key", a.uri("new"), "--algorithm", "PS256"}, []string{"unsupported algorithm", "ES256"}, nil},
@@ -553,4 +553,16 @@ func TestProviderAzureKMSLive(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestProviderAzureKMSDocs runs the examples of docs/providers/azurekms.md
+// against the fake, which answers for sigstore-test.vault.azure.net on port
+// 443 as the real vault would.
+func TestProviderAzureKMSDocs(t *testing.T) {
+	timed(t)
+	a := startAzure(t, azurekv.Public, "sigstore-test.vault.azure.net")
+	if _, err := a.fake.Listen("127.0.0.1:443"); err != nil {
+		t.Fatalf("serving the fake on 127.0.0.1:443: %v", err)
+	}
+	runDocExamples(t, "azurekms.md", "azurekms: docs examples", a.p, azSecret)
 }

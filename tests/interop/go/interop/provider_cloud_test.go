@@ -206,3 +206,55 @@ func checkCloudScenario(t *testing.T, who string, out scenario.Output, key crypt
 		t.Errorf("%s: openssl does not verify the signature: %s", who, text)
 	}
 }
+
+// runDocExamples runs the Python, Node and shell blocks of docs/providers/DOC
+// as a user would paste them, with p and our CLI on PATH, in the test's
+// environment; secrets must not appear in their output.
+func runDocExamples(t *testing.T, doc, section string, p plugin, secrets ...string) {
+	t.Helper()
+	file := filepath.Join(e.repo, "docs", "providers", doc)
+	dir := scratch(t, "docs-"+doc)
+	path := pathWith(append(append([]string{}, p.dirs...), e.ourBin)...)
+	if e.node != "" {
+		// `require('sigstore-kms-plugins')` as in an installed project.
+		os.MkdirAll(filepath.Join(dir, "node_modules"), 0o755)
+		os.Symlink(e.nodePackage, filepath.Join(dir, "node_modules", "sigstore-kms-plugins"))
+	}
+	langs := []struct {
+		lang, why string
+		argv      func(file string) []string
+	}{
+		{"python", e.pythonWhy, func(f string) []string { return []string{e.python, f} }},
+		{"js", e.nodeWhy, func(f string) []string { return []string{e.node, f} }},
+		{"sh", "", func(f string) []string { return []string{"bash", "-euo", "pipefail", f} }},
+	}
+	for _, l := range langs {
+		blocks := docBlocks(t, file, l.lang)
+		if len(blocks) == 0 {
+			t.Errorf("docs/providers/%s has no %s example", doc, l.lang)
+		}
+		for i, b := range blocks {
+			name := fmt.Sprintf("%s_%d", l.lang, i)
+			if l.why != "" {
+				report.skip(section, name, l.why)
+				continue
+			}
+			t.Run(name, func(t *testing.T) {
+				report.track(t, section, name)
+				f := filepath.Join(dir, fmt.Sprintf("example-%d.%s", i, l.lang))
+				if err := os.WriteFile(f, []byte(b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				argv := l.argv(f)
+				cmd := exec.Command(argv[0], argv[1:]...)
+				cmd.Dir = dir
+				cmd.Env = append(os.Environ(), "PATH="+path)
+				out, err := cmd.CombinedOutput()
+				cloudNoSecret(t, doc+" "+name, string(out), secrets...)
+				if err != nil {
+					t.Errorf("docs/providers/%s %s failed: %v\n%s", doc, name, err, out)
+				}
+			})
+		}
+	}
+}

@@ -44,7 +44,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -746,6 +745,3 @@ func Certificate() ([]byte, *rsa.PrivateKey, error) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	return der, key, err
 }
-
-// Itoa is strconv.Itoa, for tests building URLs.
-func Itoa(i int) string { return strconv.Itoa(i) }

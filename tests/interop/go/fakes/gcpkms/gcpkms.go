@@ -284,6 +284,13 @@ func (s *Server) Deny(email, permission string) {
 	s.identityLocked(email).Denied[permission] = true
 }
 
+// Allow gives permission back to email.
+func (s *Server) Allow(email, permission string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.identityLocked(email).Denied, permission)
+}
+
 // AddKeyRing creates a key ring (projects/P/locations/L/keyRings/R).
 func (s *Server) AddKeyRing(name string) {
 	s.mu.Lock()
@@ -337,8 +344,12 @@ func (s *Server) SetState(key string, id int, state string) {
 func (s *Server) PublicKey(key string, id int) crypto.PublicKey {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range s.keys[key].Versions {
-		if v.ID == id {
+	k := s.keys[key]
+	if k == nil {
+		return nil
+	}
+	for _, v := range k.Versions {
+		if v.ID == id && v.Signer != nil {
 			return v.Signer.Public()
 		}
 	}
@@ -577,7 +588,16 @@ func decode(part string, v any) error {
 
 // token is the OAuth token endpoint: refresh_token grants of authorized users.
 func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) int {
+	// Google's token endpoint takes a form or a JSON object.
 	form, err := url.ParseQuery(string(body))
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		var fields map[string]string
+		err = json.Unmarshal(body, &fields)
+		form = url.Values{}
+		for k, v := range fields {
+			form.Set(k, v)
+		}
+	}
 	oauthErr := func(code int, e, desc string) int {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
