@@ -175,7 +175,7 @@ impl Call {
         let key = KeyRef::parse(&ctx.key_resource_id)?;
         let version = pinned_version(&key, &ctx.key_version)?;
         let cloud = Cloud::from_env(|k| std::env::var(k).ok())?;
-        let left = call::time_left(ctx)?;
+        let left = call::budget(ctx)?;
         Ok(Call { key, version, cloud, left })
     }
 
@@ -197,7 +197,8 @@ impl Call {
         let retry = ExponentialRetryOptions {
             initial_delay: azure_core::time::Duration::milliseconds(200),
             max_retries: 8,
-            max_total_elapsed: azure_core::time::Duration::try_from(self.left)
+            // Retries stop before the deadline: the answer is then the vault's last error.
+            max_total_elapsed: azure_core::time::Duration::try_from(call::retry_window(self.left))
                 .unwrap_or(azure_core::time::Duration::MINUTE),
             max_delay: azure_core::time::Duration::seconds(10),
         };

@@ -164,7 +164,7 @@ impl Call {
         let key = KeyRef::parse(&ctx.key_resource_id)?;
         let pinned = pinned_version(&key, &ctx.key_version)?;
         let config = Config::from_env(|k| std::env::var(k).ok())?;
-        let left = call::time_left(ctx)?;
+        let left = call::budget(ctx)?;
         Ok(Call { key, pinned, config, left, deadline: Instant::now() + left })
     }
 
@@ -220,7 +220,9 @@ impl Call {
             .with_credentials(credentials)
             // Retries stop a little before the deadline, so that the answer is the service's
             // last error (throttled, unavailable) rather than a bare timeout.
-            .with_retry_policy(Aip194Strict.continue_on_too_many_requests().with_time_limit(retry_budget(self.left)))
+            .with_retry_policy(
+                Aip194Strict.continue_on_too_many_requests().with_time_limit(call::retry_window(self.left)),
+            )
             .with_backoff_policy(backoff);
         if let Some(endpoint) = &self.config.endpoint {
             builder = builder.with_endpoint(endpoint.clone());
@@ -451,11 +453,6 @@ impl Call {
             Err(e) => Err(self.fail("CreateCryptoKey", &name, &e)),
         }
     }
-}
-
-/// The time retries may take within a call of `left`: all but a tenth (at most a second).
-fn retry_budget(left: Duration) -> Duration {
-    left.saturating_sub((left / 10).min(Duration::from_secs(1)))
 }
 
 enum Resolved {

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 use sigstore_kms_plugins::{CallContext, KmsHandler};
 
 use super::*;
@@ -15,12 +13,6 @@ fn versions_from_the_uri_and_the_option() {
     let e = pinned_version(&pinned, "3").unwrap_err().to_string();
     assert!(e.contains("pins version 2") && e.contains("asks for 3"), "{e}");
     assert!(pinned_version(&unpinned, "a/b").is_err());
-}
-
-#[test]
-fn retries_stop_before_the_deadline() {
-    assert_eq!(retry_budget(Duration::from_secs(30)), Duration::from_secs(29));
-    assert_eq!(retry_budget(Duration::from_secs(4)), Duration::from_millis(3600));
 }
 
 #[test]
