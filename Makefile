@@ -20,7 +20,14 @@ demo: ## Build the CLI and the bundled localkms plugin; generate a key, sign, ve
 .PHONY: test
 # In the full run the Python and Node hosts must take part in the interop checks, never be skipped.
 test: export INTEROP_REQUIRE := python,node
-test: setup lint test-rust test-go test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
+# The release workspace is built once, by `make dist`; the Python and Node suites, the interop
+# checks through them and the provider end-to-end tests then test those artifacts: the wheel, the
+# platform package's addon with its plugins/, and the provider programs (unpacked from the
+# tarballs by dist-unpack), instead of building their own.
+test: export SKP_PY_WHEEL := $(CURDIR)/dist
+test: export SIGSTORE_KMS_PLUGINS_NATIVE := $(CURDIR)/target/dist-test/package/sigstore-kms-plugins.linux-x64-gnu.node
+test: export INTEROP_PROVIDER_BIN_DIR := $(CURDIR)/target/dist-test/bin
+test: setup lint test-rust test-go dist dist-unpack test-dist test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -48,11 +55,12 @@ test-go: ## Go harness: vet, and check tests/vectors still match the Go referenc
 	cd $(GO_HARNESS) && go vet ./... && go test ./...
 
 .PHONY: test-python
-test-python: ## Python package: venv, pip install ., stubtest, mypy --strict, pytest
+test-python: ## Python package: venv, pip install . (or SKP_PY_WHEEL), stubtest, mypy --strict, pytest
 	python/scripts/test.sh
 
 .PHONY: test-node
-test-node: ## npm package: npm ci (builds the addon), .d.ts diff check, tsc --strict, node --test
+test-node: ## npm package: npm ci (builds the addon; SIGSTORE_KMS_PLUGINS_NATIVE: tests that one), .d.ts diff check, tsc --strict, node --test
+	@if [[ -n "$${SIGSTORE_KMS_PLUGINS_NATIVE:-}" ]]; then echo "testing the prebuilt addon $$SIGSTORE_KMS_PLUGINS_NATIVE and its plugins/"; fi
 	npm ci --no-audit --no-fund
 	npm test
 
@@ -67,6 +75,18 @@ test-interop: ## Interop with the Go reference and cosign, both directions (INTE
 .PHONY: test-providers
 test-providers: ## Provider plugins against real local servers (local-kms, OpenBao, SoftHSM2), in a private network namespace
 	tests/providers/run.sh
+
+.PHONY: dist
+dist: ## Release artifacts in dist/: manylinux abi3 wheel, sdist, npm main + linux-x64-gnu platform packages, providers
+	python3 packaging/dist.py
+
+.PHONY: dist-unpack
+dist-unpack: ## Unpack dist/'s npm platform packages into target/dist-test (what make test's suites run)
+	python3 packaging/dist.py --unpack target/dist-test
+
+.PHONY: test-dist
+test-dist: ## Install dist/ as users do (fresh venvs: CPython 3.9-3.13; npm projects: Node 20, 22, 24), no cargo or source tree
+	python3 packaging/install_test.py
 
 .PHONY: bench
 bench: ## Benchmarks: our hosts vs. the Go reference vs. the floor, one table (~5 min; bench/README.md)

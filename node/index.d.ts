@@ -162,7 +162,11 @@ export declare class KmsPluginError extends Error {
   limit?: number;
 }
 
-/** Lists every `sigstore-kms-*` file on `path` (default `$PATH`), in PATH order, like `kubectl plugin list`. */
+/**
+ * Lists every `sigstore-kms-*` file on `path` (default `$PATH`), in PATH order, then those in
+ * the plugin directories (`pluginDirs()`), like `kubectl plugin list`: `source` says which
+ * (`'path'` or `'bundled'`), `shadowedBy` names the program that wins over a shadowed one.
+ */
 export declare function listPlugins(path?: string): PluginInfo[];
 
 /** What a handler knows about the call it serves. */
@@ -375,8 +379,18 @@ export declare const protocol: Readonly<{
   ): { ok: ResponseResult } | { error: 'InvalidResponse' | 'PluginReturned'; message: string };
 }>;
 
-/** The directory of the bundled plugin program `sigstore-kms-localkms` (add it to `options.path`). */
+/**
+ * The directory of the bundled plugin program `sigstore-kms-localkms`: the platform package's
+ * `plugins/` (a native program), else `node/bin` (a launcher that needs `node` on PATH). It is
+ * already searched after PATH; add it to another program's PATH (cosign's) to share the plugin.
+ */
 export declare const bundledPluginDir: string;
+
+/**
+ * The directories searched after PATH for `sigstore-kms-NAME`: the bundled plugins' and those
+ * of the installed provider packages (`sigstore-kms-plugins-awskms`, ...). PATH wins.
+ */
+export declare function pluginDirs(): string[];
 
 /** The default of `timeoutMs`: 300000 (5 minutes). */
 export declare const DEFAULT_TIMEOUT_MS: number;

@@ -306,8 +306,17 @@ function listPlugins(searchPath) {
   return native.listPlugins(searchPath);
 }
 
-/** The directory holding the bundled plugin program sigstore-kms-localkms (add it to `path`). */
-const bundledPluginDir = path.join(__dirname, 'bin');
+/**
+ * The directory of the bundled plugin program sigstore-kms-localkms: the platform package's
+ * `plugins/` (a native program), else node/bin (a launcher that needs `node` on PATH). It is
+ * searched after PATH already; add it to another program's PATH (cosign's) to share it.
+ */
+const bundledPluginDir = native.bundledPluginDir ?? path.join(__dirname, 'bin');
+
+/** The directories searched after PATH: the bundled plugins' and the installed provider packages'. */
+function pluginDirs() {
+  return native.pluginDirs();
+}
 
 const protocol = Object.freeze({
   encodeRequest: native.encodeRequest,
@@ -330,6 +339,7 @@ module.exports = {
   codes,
   protocol,
   bundledPluginDir,
+  pluginDirs,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_STDOUT_LIMIT,
   version: native.nativeVersion(),

@@ -15,6 +15,7 @@ export const {
   codes,
   protocol,
   bundledPluginDir,
+  pluginDirs,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_STDOUT_LIMIT,
   version,

@@ -150,7 +150,10 @@ export interface JsCallContext {
   deadlineMs?: number
 }
 
-/** Lists the `sigstore-kms-*` files on `path` (`:`-separated; default `$PATH`), in PATH order. */
+/**
+ * Lists the `sigstore-kms-*` files on `path` (`:`-separated; default `$PATH`), in PATH order,
+ * then those in the package's plugin directories.
+ */
 export declare function listPlugins(path?: string | undefined | null): Array<PluginInfo>
 
 /**
@@ -214,16 +217,23 @@ export interface NativeOptions {
 /** The version of this package and of the Rust core it was built from. */
 export declare function nativeVersion(): string
 
-/** A plugin program found on the search path. */
+/** The directories searched after `PATH` (what `setPluginDirs` set). */
+export declare function pluginDirs(): Array<string>
+
+/** A plugin program found on the search path or in a plugin directory. */
 export interface PluginInfo {
   /** The plugin name: what goes before `://` in a key URI. */
   name: string
   /** Where it was found. */
   path: string
+  /** `'path'` (found on the search path) or `'bundled'` (in the package's plugin directory). */
+  source: 'path' | 'bundled'
   /** Whether this process may execute it. */
   executable: boolean
   /** Whether an earlier executable of the same name wins over this one. */
   shadowed: boolean
+  /** For a shadowed plugin, the program that wins over it. */
+  shadowedBy?: string
   /** Found through a relative PATH entry, so it would be refused. */
   relativeDir: boolean
   /** Whether a key URI `name://...` would run exactly this file. */
@@ -273,6 +283,12 @@ export declare function servePlugin(argv: Array<string>, dispatch: (arg: Handler
  * the environment is still alive to release it.
  */
 export declare function setErrorClass(errorClass: (arg: string) => unknown): void
+
+/**
+ * Sets the directories searched after `PATH` (absolute paths; relative ones are refused by
+ * the lookup). Called by `node/binding.js` with the platform package's `plugins/` directory.
+ */
+export declare function setPluginDirs(dirs: Array<string>): void
 
 /** Removes a provider; returns whether there was one. */
 export declare function unregisterProvider(prefix: string): boolean

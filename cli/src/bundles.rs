@@ -3,14 +3,13 @@
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::Args;
 use sigstore_kms_bundle::{
     in_toto_statement, predicate_type, verify, Artifact, Bundle, BundleSigner, DigestAlgorithm, ErrorKind, KeyKind,
     Subject, VerificationKey, Verified, IN_TOTO_PAYLOAD_TYPE,
 };
-use sigstore_kms_plugins::HashFunc;
+use sigstore_kms_plugins::{HashFunc, Options};
 
 use super::{finish, open_message, out, signer, CmdResult, Failure};
 
@@ -39,8 +38,8 @@ pub struct AttestArgs {
 }
 
 /// `sign --bundle OUT`: a message-signature bundle over FILE (or stdin).
-pub fn sign(uri: &str, timeout: Option<Duration>, file: &str, bundle_out: &Path) -> CmdResult {
-    let bundles = BundleSigner::new(signer(uri, timeout, HashFunc::Sha256)?);
+pub fn sign(uri: &str, base: &Options, file: &str, bundle_out: &Path) -> CmdResult {
+    let bundles = BundleSigner::new(signer(uri, base, HashFunc::Sha256)?);
     let key = bundles.key_blocking()?;
     // An Ed25519 key signs the file itself and the signature is then checked over it again: a
     // path can be opened twice, a pipe is spooled to a temporary file by the crate.
@@ -61,7 +60,7 @@ pub fn sign(uri: &str, timeout: Option<Duration>, file: &str, bundle_out: &Path)
 pub fn verify_bundle(
     uri: Option<&str>,
     public_key: Option<&Path>,
-    timeout: Option<Duration>,
+    base: &Options,
     bundle_file: &Path,
     file: Option<&str>,
 ) -> CmdResult {
@@ -71,7 +70,7 @@ pub fn verify_bundle(
             let text = std::fs::read(pem).map_err(|e| format!("cannot read the public key {}: {e}", pem.display()))?;
             VerificationKey::from_pem(&text).map_err(|e| format!("{}: {e}", pem.display()))?
         }
-        (Some(uri), None) => BundleSigner::new(signer(uri, timeout, HashFunc::Sha256)?).key_blocking()?.clone(),
+        (Some(uri), None) => BundleSigner::new(signer(uri, base, HashFunc::Sha256)?).key_blocking()?.clone(),
         (None, None) => return Err(Failure("give --key or --public-key".into())),
     };
     let verified = match file {
@@ -92,7 +91,7 @@ pub fn verify_bundle(
 }
 
 /// `attest`: an in-toto statement (v1) about FILE..., signed into a DSSE bundle.
-pub fn attest(args: &AttestArgs, timeout: Option<Duration>) -> CmdResult {
+pub fn attest(args: &AttestArgs, base: &Options) -> CmdResult {
     let predicate_type = predicate_type(&args.predicate_type)?;
     let text = if args.predicate == "-" {
         let mut buf = Vec::new();
@@ -116,7 +115,7 @@ pub fn attest(args: &AttestArgs, timeout: Option<Duration>) -> CmdResult {
         subjects.push(subject?);
     }
     let statement = in_toto_statement(&subjects, &predicate_type, &predicate);
-    let bundles = BundleSigner::new(signer(&args.key, timeout, HashFunc::Sha256)?);
+    let bundles = BundleSigner::new(signer(&args.key, base, HashFunc::Sha256)?);
     let bundle = bundles.sign_dsse_blocking(IN_TOTO_PAYLOAD_TYPE, &statement)?;
     write_bundle(&bundle, &args.bundle)
 }

@@ -120,8 +120,10 @@ fn sha256(message: &[u8]) -> Vec<u8> {
 }
 
 /// Runs every check against the plugin of `uri` and prints the table; fails if any check did.
-pub(crate) fn run(uri: &str, timeout: Option<Duration>) -> CmdResult {
-    let sv = get_signer_verifier(uri, Options::default().timeout(timeout).hash_func(HASH).stderr(StderrMode::Capture))?;
+/// `base` holds the run's shared options (timeout, plugin directories).
+pub(crate) fn run(uri: &str, base: &Options) -> CmdResult {
+    let timeout = base.get_timeout();
+    let sv = get_signer_verifier(uri, base.clone().hash_func(HASH).stderr(StderrMode::Capture))?;
     let program =
         sv.program_path().map(Path::to_path_buf).ok_or("check needs a plugin program, not an in-process provider")?;
     let key_ref = sv.key_ref().to_owned();

@@ -38,7 +38,7 @@ use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sigstore_kms_localkms::{HashChoice, Input};
-use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier};
+use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier, PluginSource};
 
 mod bundles;
 mod check;
@@ -67,13 +67,17 @@ struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", default_value = "300", value_parser = parse_timeout)]
     timeout: Timeout,
 
+    /// Also look for plugin programs in DIR, after PATH (repeatable; DIR must be absolute).
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    plugin_dirs: Vec<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// List the plugins found on PATH (like `kubectl plugin list`).
+    /// List the plugins found on PATH and in the plugin directories (like `kubectl plugin list`).
     List {
         /// Print a JSON array instead of a table.
         #[arg(long)]
@@ -204,13 +208,24 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with_plugin_dirs(args, Vec::new())
+}
+
+/// [`run`], with `plugin_dirs` searched after PATH (and after any `--plugin-dir`) for every
+/// plugin: how the Python and Node packages' `sigstore-kms` finds their bundled plugins.
+pub fn run_with_plugin_dirs<I, T>(args: I, plugin_dirs: Vec<PathBuf>) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return e.exit_code();
         }
     };
+    cli.plugin_dirs.extend(plugin_dirs);
     match execute(cli) {
         Ok(()) => 0,
         Err(Failure(message)) => {
@@ -221,21 +236,22 @@ where
 }
 
 fn execute(cli: Cli) -> CmdResult {
-    let timeout = cli.timeout.0;
+    // What every plugin call of this run shares.
+    let base = Options::default().timeout(cli.timeout.0).plugin_dirs(cli.plugin_dirs.clone());
     match cli.command {
-        Command::List { json } => list(json),
+        Command::List { json } => list(json, &cli.plugin_dirs),
         Command::GenerateKey { key, algorithm } => {
-            let sv = signer(&key, timeout, HashFunc::Sha256)?;
+            let sv = signer(&key, &base, HashFunc::Sha256)?;
             let algorithm = match algorithm {
                 Some(a) => a,
                 None => sv.default_algorithm_blocking()?,
             };
             print_pem(sv.create_key_blocking(&algorithm)?.pem())
         }
-        Command::PublicKey { key } => print_pem(signer(&key, timeout, HashFunc::Sha256)?.public_key_blocking()?.pem()),
-        Command::Sign { key, file, bundle: Some(out), .. } => bundles::sign(&key, timeout, &file, &out),
+        Command::PublicKey { key } => print_pem(signer(&key, &base, HashFunc::Sha256)?.public_key_blocking()?.pem()),
+        Command::Sign { key, file, bundle: Some(out), .. } => bundles::sign(&key, &base, &file, &out),
         Command::Sign { key, hash, digest, file, bundle: None } => {
-            let sv = signer(&key, timeout, hash)?;
+            let sv = signer(&key, &base, hash)?;
             let signature = if digest {
                 let d = hash_file(&file, hash)?;
                 sv.sign_digest_blocking(&d, hash)?
@@ -248,7 +264,7 @@ fn execute(cli: Cli) -> CmdResult {
             out(&format!("{}\n", base64::engine::general_purpose::STANDARD.encode(signature)))
         }
         Command::Verify { key, public_key, bundle: Some(b), file, .. } => {
-            bundles::verify_bundle(key.as_deref(), public_key.as_deref(), timeout, &b, file.as_deref())
+            bundles::verify_bundle(key.as_deref(), public_key.as_deref(), &base, &b, file.as_deref())
         }
         Command::Verify { key, public_key, signature, hash, digest, file, bundle: None } => {
             let (Some(signature), Some(file)) = (signature, file) else {
@@ -257,31 +273,25 @@ fn execute(cli: Cli) -> CmdResult {
             let sig = read_signature(&signature)?;
             let verdict = match (key, public_key) {
                 (_, Some(pem)) => verify_locally(&pem, &sig, &file, hash),
-                (Some(key), None) => verify_with_plugin(&key, timeout, &sig, &file, hash, digest),
+                (Some(key), None) => verify_with_plugin(&key, &base, &sig, &file, hash, digest),
                 (None, None) => Err(Failure("give --key or --public-key".into())),
             };
             verdict?;
             out("Verified OK\n")
         }
-        Command::Check { key } => check::run(&key, timeout),
-        Command::Attest(args) => bundles::attest(&args, timeout),
+        Command::Check { key } => check::run(&key, &base),
+        Command::Attest(args) => bundles::attest(&args, &base),
         Command::Pkcs11 { command } => pkcs11::run(command),
     }
 }
 
-fn signer(uri: &str, timeout: Option<Duration>, hash: HashFunc) -> Result<PluginSignerVerifier, Failure> {
-    Ok(get_signer_verifier(uri, Options::default().timeout(timeout).hash_func(hash))?)
+/// The signer-verifier of `uri` with the run's shared options (`base`: timeout, plugin dirs).
+fn signer(uri: &str, base: &Options, hash: HashFunc) -> Result<PluginSignerVerifier, Failure> {
+    Ok(get_signer_verifier(uri, base.clone().hash_func(hash))?)
 }
 
-fn verify_with_plugin(
-    uri: &str,
-    timeout: Option<Duration>,
-    sig: &[u8],
-    file: &str,
-    hash: HashFunc,
-    digest: bool,
-) -> CmdResult {
-    let sv = signer(uri, timeout, hash)?;
+fn verify_with_plugin(uri: &str, base: &Options, sig: &[u8], file: &str, hash: HashFunc, digest: bool) -> CmdResult {
+    let sv = signer(uri, base, hash)?;
     let result = if digest {
         let d = hash_file(file, hash)?;
         sv.verify_digest_blocking(sig, &d, hash)
@@ -372,8 +382,8 @@ fn out(text: &str) -> CmdResult {
         .map_err(|e| Failure(format!("writing to stdout failed: {e}")))
 }
 
-fn list(json: bool) -> CmdResult {
-    let plugins = sigstore_kms_plugins::discover(None);
+fn list(json: bool, plugin_dirs: &[PathBuf]) -> CmdResult {
+    let plugins = sigstore_kms_plugins::discover_in(None, plugin_dirs);
     if json {
         let items: Vec<serde_json::Value> = plugins
             .iter()
@@ -385,6 +395,8 @@ fn list(json: bool) -> CmdResult {
                     "executable": p.executable,
                     "shadowed": p.shadowed,
                     "relativeDir": p.relative_dir,
+                    "source": p.source.as_str(),
+                    "shadowedBy": p.shadowed_by.as_ref().map(|w| w.display().to_string()),
                 })
             })
             .collect();
@@ -392,29 +404,37 @@ fn list(json: bool) -> CmdResult {
         return out(&format!("{text}\n"));
     }
     if plugins.is_empty() {
-        eprintln!("no sigstore-kms-* plugins found on PATH");
+        if plugin_dirs.is_empty() {
+            eprintln!("no sigstore-kms-* plugins found on PATH");
+        } else {
+            eprintln!("no sigstore-kms-* plugins found on PATH or in the plugin directories");
+        }
         return Ok(());
     }
-    let rows: Vec<(String, String, &str)> = plugins
+    let rows: Vec<(String, &str, String, String)> = plugins
         .iter()
         .map(|p| {
             let status = if p.relative_dir {
-                "refused: found through a relative PATH entry"
+                "refused: found through a relative directory".to_owned()
             } else if !p.executable {
-                "not executable"
-            } else if p.shadowed {
-                "shadowed by an earlier PATH entry"
+                "not executable".to_owned()
+            } else if let Some(winner) = &p.shadowed_by {
+                format!("shadowed by {}", winner.display())
             } else {
-                "ok"
+                "ok".to_owned()
             };
-            (p.name.clone(), p.path.display().to_string(), status)
+            let source = match p.source {
+                PluginSource::Path => "PATH",
+                PluginSource::Bundled => "bundled",
+            };
+            (p.name.clone(), source, p.path.display().to_string(), status)
         })
         .collect();
     let w_name = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0).max(4);
-    let w_path = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0).max(4);
-    let mut text = format!("{:w_name$}  {:w_path$}  STATUS\n", "NAME", "PATH");
-    for (name, path, status) in rows {
-        let _ = writeln!(text, "{name:w_name$}  {path:w_path$}  {status}");
+    let w_path = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0).max(4);
+    let mut text = format!("{:w_name$}  {:7}  {:w_path$}  STATUS\n", "NAME", "SOURCE", "PATH");
+    for (name, source, path, status) in rows {
+        let _ = writeln!(text, "{name:w_name$}  {source:7}  {path:w_path$}  {status}");
     }
     out(&text)
 }

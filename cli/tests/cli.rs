@@ -297,11 +297,13 @@ fn list_shows_the_plugin() {
     let text = env.ok(&["list"]);
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("NAME"), "{text}");
-    assert!(lines[1].starts_with("localkms  ") && lines[1].ends_with("  ok"), "{text}");
+    assert!(lines[1].starts_with("localkms  PATH ") && lines[1].ends_with("  ok"), "{text}");
     let json: serde_json::Value = serde_json::from_str(&env.ok(&["list", "--json"])).unwrap();
     assert_eq!(json[0]["name"], "localkms");
     assert_eq!(json[0]["usable"], true);
     assert_eq!(json[0]["path"], env.bin.join("sigstore-kms-localkms").display().to_string());
+    assert_eq!(json[0]["source"], "path");
+    assert_eq!(json[0]["shadowedBy"], serde_json::Value::Null);
 
     // A shadowed and a non-executable one are flagged.
     let second = env.path("second");
@@ -311,13 +313,53 @@ fn list_shows_the_plugin() {
     let path = format!("{}:{}", env.bin.display(), second.display());
     let out = env.cmd(&["list"]).env("PATH", &path).output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("shadowed by an earlier PATH entry"), "{text}");
+    let shadowed = format!("shadowed by {}", env.bin.join("sigstore-kms-localkms").display());
+    assert!(text.contains(&shadowed), "{text}");
     assert!(text.contains("not executable"), "{text}");
 
     // Nothing found is not an error.
     let out = env.cmd(&["list"]).env("PATH", env.path("empty-nowhere")).output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8(out.stderr).unwrap().contains("no sigstore-kms-* plugins"));
+}
+
+#[test]
+fn plugin_dirs_are_searched_after_path() {
+    let env = Env::new();
+    // The plugin only in a --plugin-dir: PATH has nothing.
+    let empty = env.path("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let dir = env.bin.display().to_string();
+    let key = env.key("k.pem");
+    let run = |args: &[&str]| {
+        let out = env.cmd(args).env("PATH", &empty).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(run(&["--plugin-dir", &dir, "generate-key", "--key", &key]).contains("BEGIN PUBLIC KEY"));
+    let msg = env.write("msg", b"hello");
+    let sig = run(&["sign", "--plugin-dir", &dir, "--key", &key, &msg]);
+    let sig_file = env.write("msg.sig", sig.as_bytes());
+    run(&["verify", "--plugin-dir", &dir, "--key", &key, "--signature", &sig_file, &msg]);
+    let json: serde_json::Value = serde_json::from_str(&run(&["list", "--json", "--plugin-dir", &dir])).unwrap();
+    assert_eq!(json[0]["source"], "bundled", "{json}");
+    assert_eq!(json[0]["usable"], true, "{json}");
+
+    // Without it the plugin is not found, and the error names what was searched.
+    let out = env.cmd(&["public-key", "--key", &key]).env("PATH", &empty).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    // A program of the same name on PATH wins: the bundled one is listed as shadowed by it.
+    let mine = env.path("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sigstore-kms"), mine.join("sigstore-kms-localkms")).unwrap();
+    let out = env.cmd(&["list", "--plugin-dir", &dir]).env("PATH", &mine).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].starts_with("localkms  PATH ") && lines[1].ends_with("  ok"), "{text}");
+    assert!(lines[2].starts_with("localkms  bundled ") && lines[2].contains("shadowed by"), "{text}");
+    assert!(lines[2].ends_with(&mine.join("sigstore-kms-localkms").display().to_string()), "{text}");
 }
 
 #[test]

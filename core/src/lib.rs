@@ -10,7 +10,8 @@
 //! * the **host** side: [`get_signer_verifier`] → [`PluginSignerVerifier`] with async methods
 //!   and `_blocking` twins, timeouts that kill the plugin's process group, a cap on stdout,
 //!   streaming of large messages, and errors that say which plugin, which method, and what;
-//! * **discovery**: [`discover`] lists plugins like `kubectl plugin list`;
+//! * **discovery**: [`discover`] lists plugins like `kubectl plugin list`; plugin directories
+//!   searched after `PATH` ([`Options::plugin_dirs`]) find plugins bundled with a package;
 //! * the **wire format** in [`protocol`], shared with the plugin-author side;
 //! * **in-process providers** ([`register_provider`]), consulted before `PATH`.
 //!
@@ -40,7 +41,7 @@ mod uri;
 pub use client::{
     get_signer_verifier, Message, Options, PluginSignerVerifier, RunningCall, DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT,
 };
-pub use discovery::{discover, find_program, PluginInfo};
+pub use discovery::{discover, discover_in, find_program, find_program_in, PluginInfo, PluginSource};
 pub use error::{escape_text, preview_bytes, CallSite, Error, ErrorKind, Result, StderrTail};
 pub use handler::{CallContext, HandlerError, KmsHandler};
 pub use plugin::{serve, serve_with};

@@ -6,7 +6,9 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use sigstore_kms_plugins::{discover, find_program, get_signer_verifier, ErrorKind, Options};
+use sigstore_kms_plugins::{
+    discover, discover_in, find_program, find_program_in, get_signer_verifier, ErrorKind, Options, PluginSource,
+};
 
 fn write_plugin(dir: &Path, name: &str, mode: u32) {
     let p = dir.join(format!("sigstore-kms-{name}"));
@@ -118,4 +120,113 @@ fn discover_lists_and_flags() {
     );
     assert!(found.iter().all(|p| !p.relative_dir));
     assert_eq!(found.iter().filter(|p| p.is_usable()).count(), 2);
+}
+
+// Plugin directories (Options::plugin_dirs): searched after PATH with the same checks.
+
+#[test]
+fn plugin_dirs_are_searched_after_path() {
+    let path_dir = tempfile::tempdir().unwrap();
+    let bundled = tempfile::tempdir().unwrap();
+    write_plugin(bundled.path(), "only-bundled", 0o755);
+    write_plugin(bundled.path(), "both", 0o755);
+    write_plugin(path_dir.path(), "both", 0o755);
+    let dirs = [bundled.path().to_path_buf()];
+    let path = path_dir.path().as_os_str();
+    assert_eq!(
+        find_program_in("sigstore-kms-only-bundled", Some(path), &dirs).unwrap(),
+        bundled.path().join("sigstore-kms-only-bundled")
+    );
+    // The user's program on PATH shadows the bundled one.
+    assert_eq!(
+        find_program_in("sigstore-kms-both", Some(path), &dirs).unwrap(),
+        path_dir.path().join("sigstore-kms-both")
+    );
+    // Without the plugin directories only PATH counts.
+    let err = find_program("sigstore-kms-only-bundled", Some(path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginNotFound);
+}
+
+#[test]
+fn plugin_dirs_skip_non_executables_and_name_themselves_in_errors() {
+    let bundled = tempfile::tempdir().unwrap();
+    write_plugin(bundled.path(), "p", 0o644);
+    let dirs = [bundled.path().to_path_buf()];
+    let err = find_program_in("sigstore-kms-p", Some("/nonexistent".as_ref()), &dirs).unwrap_err();
+    assert!(err.to_string().contains("found but not executable"), "{err}");
+    let err = find_program_in("sigstore-kms-absent", Some("/nonexistent".as_ref()), &dirs).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("/nonexistent") && text.contains(&bundled.path().display().to_string()), "{text}");
+    assert!(text.contains("plugin directories"), "{text}");
+    let sigstore_kms_plugins::Error::PluginNotFound { searched, .. } = err else { panic!("{err:?}") };
+    assert_eq!(searched, vec![Path::new("/nonexistent").to_path_buf(), bundled.path().to_path_buf()]);
+    // Empty PATH: the plugin directories are still searched, and the error says both.
+    let err = find_program_in("sigstore-kms-absent", Some("".as_ref()), &dirs).unwrap_err();
+    assert!(err.to_string().contains("PATH is empty and there is no file named sigstore-kms-absent"), "{err}");
+}
+
+#[test]
+fn relative_plugin_dirs_are_refused_never_resolved_against_the_cwd() {
+    let dir = tempfile::tempdir().unwrap();
+    write_plugin(dir.path(), "relb", 0o755);
+    let rel = pathdiff(dir.path(), &std::env::current_dir().unwrap());
+    for entry in [rel.clone(), format!("{rel}/."), ".".to_owned()] {
+        let dirs = [Path::new(&entry).to_path_buf()];
+        let found = find_program_in("sigstore-kms-relb", Some("/nonexistent".as_ref()), &dirs);
+        if entry == "." {
+            // The crate dir has no such program: nothing found, nothing run from the cwd.
+            assert_eq!(found.unwrap_err().kind(), ErrorKind::PluginNotFound);
+            continue;
+        }
+        let err = found.unwrap_err();
+        assert!(err.to_string().contains("relative plugin directory"), "{entry}: {err}");
+    }
+}
+
+#[test]
+fn discover_in_says_where_each_plugin_comes_from() {
+    let path_dir = tempfile::tempdir().unwrap();
+    let bundled = tempfile::tempdir().unwrap();
+    write_plugin(path_dir.path(), "mine", 0o755);
+    write_plugin(path_dir.path(), "localkms", 0o755);
+    write_plugin(bundled.path(), "localkms", 0o755);
+    write_plugin(bundled.path(), "extra", 0o755);
+    let found = discover_in(Some(path_dir.path().as_os_str()), &[bundled.path().to_path_buf()]);
+    let summary: Vec<_> = found.iter().map(|p| (p.name.as_str(), p.source, p.shadowed, p.is_usable())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("localkms", PluginSource::Path, false, true),
+            ("mine", PluginSource::Path, false, true),
+            ("extra", PluginSource::Bundled, false, true),
+            ("localkms", PluginSource::Bundled, true, false),
+        ]
+    );
+    assert_eq!(found[3].shadowed_by.as_deref(), Some(path_dir.path().join("sigstore-kms-localkms").as_path()));
+    assert!(found[..3].iter().all(|p| p.shadowed_by.is_none()));
+    assert_eq!(PluginSource::Bundled.to_string(), "bundled");
+
+    // A plugin directory that is also on PATH (an activated venv) is listed once, in its PATH
+    // position, as bundled.
+    let path = format!("{}:{}", bundled.path().display(), path_dir.path().display());
+    let found = discover_in(Some(path.as_ref()), &[bundled.path().to_path_buf()]);
+    let summary: Vec<_> = found.iter().map(|p| (p.name.as_str(), p.source, p.shadowed)).collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("extra", PluginSource::Bundled, false),
+            ("localkms", PluginSource::Bundled, false),
+            ("localkms", PluginSource::Path, true),
+            ("mine", PluginSource::Path, false),
+        ]
+    );
+}
+
+#[test]
+fn a_signer_verifier_runs_a_plugin_from_a_plugin_dir() {
+    // Nothing on the search path: the plugin comes from the plugin directory.
+    let opts = Options::default().search_path("/nonexistent").plugin_dirs([common::fixtures_dir()]);
+    let sv = get_signer_verifier("fixture://k", opts).unwrap();
+    assert_eq!(sv.program_path(), Some(common::fixtures_dir().join("sigstore-kms-fixture").as_path()));
+    sv.default_algorithm_blocking().unwrap();
 }

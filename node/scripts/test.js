@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // `npm test`: everything the Node package's CI needs, in order, failing on the first problem.
 //
-//   1. build the addon with @napi-rs/cli, regenerating node/native.d.ts, and check the
+//   1. build the addon (and the bundled plugins, into node/plugins) with @napi-rs/cli,
+//      regenerating node/native.d.ts, and check the
 //      committed file is current (a stale one is rewritten, to be reviewed and committed);
 //   2. type-check node/examples with `tsc --strict` (our .d.ts files included, no skipLibCheck);
 //   3. run the node:test suite tests/node/*.test.js.
 //
 // Run after `npm ci` (or `npm install`). Environment:
+//   SIGSTORE_KMS_PLUGINS_NATIVE=ADDON.node   test this prebuilt addon (`make test` passes the one in
+//                                            dist/'s platform package, with its plugins/): no build
+//                                            here; `make dist` did the native.d.ts check
 //   SIGSTORE_KMS_NODE_PROFILE=debug          build the debug profile (default: release, as installed)
 //   SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL=1    skip the `npm install ./tarball` test
 //   CARGO_TARGET_DIR                         honoured by every build
@@ -19,6 +23,7 @@ const path = require('node:path');
 const root = path.resolve(__dirname, '..', '..');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const DTS = path.join(root, 'node', 'native.d.ts');
+const { basePrograms, cargoArgs } = require('./programs.js');
 
 function step(title) {
   process.stderr.write(`\n==> ${title}\n`);
@@ -72,22 +77,11 @@ function main() {
     }
   }
 
-  const release = process.env.SIGSTORE_KMS_NODE_PROFILE !== 'debug';
-  step(`build the addon (${release ? 'release' : 'debug'}) and regenerate node/native.d.ts`);
-  const committed = fs.existsSync(DTS) ? fs.readFileSync(DTS, 'utf8') : '';
-  const args = ['build', '--manifest-path', 'node/Cargo.toml', '--output-dir', 'node', '--dts', 'native.d.ts'];
-  if (release) args.push('--release');
-  run(bin('napi'), args);
-  const generated = fs.readFileSync(DTS, 'utf8');
-  if (generated !== committed) {
-    process.stderr.write(
-      'error: node/native.d.ts was out of date with the Rust sources. It has been regenerated: ' +
-        'review the change and commit it.\n' +
-        `${showDiff(committed, generated)}\n`,
-    );
-    process.exit(1);
+  if (process.env.SIGSTORE_KMS_PLUGINS_NATIVE) {
+    step(`using the prebuilt addon ${process.env.SIGSTORE_KMS_PLUGINS_NATIVE} (no build; make dist checked node/native.d.ts)`);
+  } else {
+    buildAndCheckTypes();
   }
-  process.stderr.write('node/native.d.ts is current\n');
 
   step('tsc --strict on node/examples (with our .d.ts files)');
   run(bin('tsc'), ['-p', path.join('node', 'examples', 'tsconfig.json')]);
@@ -100,6 +94,45 @@ function main() {
     .sort()
     .map((f) => path.join('tests', 'node', f));
   run(process.execPath, ['--test', ...files]);
+}
+
+function buildAndCheckTypes() {
+  const release = process.env.SIGSTORE_KMS_NODE_PROFILE !== 'debug';
+  step(`build the addon (${release ? 'release' : 'debug'}) and regenerate node/native.d.ts`);
+  const committed = fs.existsSync(DTS) ? fs.readFileSync(DTS, 'utf8') : '';
+  // The bundled plugin program in the same cargo invocation (as `make dist` builds it), copied to
+  // node/plugins, where node/binding.js finds it next to the addon.
+  const args = ['build', '--manifest-path', 'node/Cargo.toml', '--package', 'sigstore-kms-node', '--output-dir', 'node',
+    '--dts', 'native.d.ts'];
+  if (release) args.push('--release');
+  const programs = basePrograms();
+  args.push('--', '--lib', ...cargoArgs(programs));
+  run(bin('napi'), args);
+  const targetDir = process.env.CARGO_TARGET_DIR ? path.resolve(process.env.CARGO_TARGET_DIR) : path.join(root, 'target');
+  fs.mkdirSync(path.join(root, 'node', 'plugins'), { recursive: true });
+  for (const { program } of programs) {
+    const plugin = path.join(targetDir, 'x86_64-unknown-linux-gnu', release ? 'release' : 'debug', program);
+    const hostPlugin = path.join(targetDir, release ? 'release' : 'debug', program);
+    const built = [plugin, hostPlugin].filter((f) => fs.existsSync(f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    if (!built) {
+      process.stderr.write(`error: napi build produced no ${program} program (looked at ${plugin})\n`);
+      process.exit(1);
+    }
+    const dest = path.join(root, 'node', 'plugins', program);
+    fs.copyFileSync(built, `${dest}.tmp`);
+    fs.chmodSync(`${dest}.tmp`, 0o755);
+    fs.renameSync(`${dest}.tmp`, dest);
+  }
+  const generated = fs.readFileSync(DTS, 'utf8');
+  if (generated !== committed) {
+    process.stderr.write(
+      'error: node/native.d.ts was out of date with the Rust sources. It has been regenerated: ' +
+        'review the change and commit it.\n' +
+        `${showDiff(committed, generated)}\n`,
+    );
+    process.exit(1);
+  }
+  process.stderr.write('node/native.d.ts is current\n');
 }
 
 main();

@@ -25,7 +25,7 @@ fn flush_stdout() {
 pub fn cli_main(argv: Vec<String>) -> i32 {
     crate::plugin::make_blocking(0);
     crate::plugin::make_blocking(1);
-    let code = sigstore_kms_cli::run(os_args(argv));
+    let code = sigstore_kms_cli::run_with_plugin_dirs(os_args(argv), crate::discovery::plugin_dirs());
     flush_stdout();
     code
 }

@@ -58,7 +58,7 @@ pub fn parse_hash(env: &Env, value: &Either<String, u32>) -> napi::Result<HashFu
 }
 
 fn parse_options(env: &Env, o: NativeOptions) -> napi::Result<Options> {
-    let mut opts = Options::default();
+    let mut opts = Options::default().plugin_dirs(crate::discovery::plugin_dirs());
     if let Some(h) = &o.hash_func {
         opts = opts.hash_func(parse_hash(env, h)?);
     }

@@ -12,7 +12,7 @@ plugin (or an in-process provider) holds, and write such plugins.
 
 * :func:`get_signer_verifier` → :class:`SignerVerifier` (blocking, GIL released, thread-safe);
   :func:`get_async_signer_verifier` / :attr:`SignerVerifier.aio` → :class:`AsyncSignerVerifier`.
-* :func:`list_plugins`: the plugins on ``PATH``.
+* :func:`list_plugins`: the plugins on ``PATH`` and bundled ones (:func:`plugin_dirs`).
 * :func:`register_provider`: serve a key URI prefix with a Python handler, in process.
 * :mod:`sigstore_kms_plugins.plugin`: write a plugin program in Python.
 * :mod:`sigstore_kms_plugins.sigstore`: Sigstore bundles signed with a KMS key, verified against a
@@ -56,6 +56,7 @@ from .errors import (
 )
 from .handler import Handler, KmsHandler
 from .keys import load_public_key
+from ._bundled import plugin_dirs
 
 __version__: str = _native.__version__
 
@@ -73,6 +74,7 @@ __all__ = [
     "HashFunc",
     "HashFuncLike",
     "list_plugins",
+    "plugin_dirs",
     "PluginInfo",
     "register_provider",
     "unregister_provider",

@@ -1,6 +1,7 @@
-"""Console scripts: the bundled ``sigstore-kms`` CLI and ``sigstore-kms-localkms`` plugin.
+"""Console scripts: the bundled ``sigstore-kms`` CLI and the ``sigstore-kms-localkms`` and
+``sigstore-kms-pkcs11`` plugins.
 
-Both are the Rust programs, linked into the extension module, run with ``sys.argv``. Python's
+All three are the Rust programs, linked into the extension module, run with ``sys.argv``. Python's
 own ``sys.stdout`` is flushed first and never written afterwards: the Rust code writes to file
 descriptor 1 directly (a plugin must write exactly one JSON value there). SIGINT gets its
 default action back, so Ctrl-C stops them as it stops the native programs.
@@ -30,3 +31,8 @@ def cli_main() -> NoReturn:
 def localkms_main() -> NoReturn:
     """``sigstore-kms-localkms``: the bundled plugin keeping keys in local PEM files."""
     _run(_native.localkms_main)
+
+
+def pkcs11_main() -> NoReturn:
+    """``sigstore-kms-pkcs11``: the bundled plugin for HSMs and tokens through PKCS#11."""
+    _run(_native.pkcs11_main)

@@ -196,9 +196,11 @@ def get_signer_verifier(
 
 
 def list_plugins(path: Optional[SearchPath] = None) -> List[PluginInfo]:
-    """Every ``sigstore-kms-*`` program on ``path`` (default ``$PATH``), in PATH order, like
-    ``kubectl plugin list``: shadowed, non-executable and relative-directory entries are listed
-    and flagged (``PluginInfo.usable`` is true for the one a key URI would run)."""
+    """Every ``sigstore-kms-*`` program on ``path`` (default ``$PATH``), in PATH order, then
+    the ones in the package's plugin directories (:func:`plugin_dirs`), like ``kubectl plugin
+    list``: shadowed, non-executable and relative-directory entries are listed and flagged
+    (``PluginInfo.usable`` is true for the one a key URI would run; ``PluginInfo.source`` is
+    ``"path"`` or ``"bundled"``, and ``PluginInfo.shadowed_by`` names the program that wins)."""
     return _native.list_plugins(path)
 
 

@@ -1,6 +1,7 @@
-//! The bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin, as functions taking an
-//! explicit argv, for the package's console scripts (`sigstore_kms_plugins/_cli.py`): one
-//! `pip install` gives a working `localkms://` backend and the CLI, with no separate binaries.
+//! The bundled `sigstore-kms` CLI and the `sigstore-kms-localkms` and `sigstore-kms-pkcs11`
+//! plugins, as functions taking an explicit argv, for the package's console scripts
+//! (`sigstore_kms_plugins/_cli.py`): one `pip install` gives a working `localkms://` backend,
+//! `pkcs11:` keys and the CLI, with no separate binaries.
 //!
 //! Both write to file descriptors 1 and 2 through Rust's `std::io`; Rust's stdout buffer is
 //! flushed before returning, since a Python process does not run Rust's exit-time flush.
@@ -22,7 +23,19 @@ fn flush_std() {
 #[pyfunction]
 #[allow(clippy::needless_pass_by_value)]
 fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let code = py.detach(|| sigstore_kms_cli::run(argv));
+    let dirs = crate::plugin_dirs::get(py);
+    let code = py.detach(|| sigstore_kms_cli::run_with_plugin_dirs(argv, dirs));
+    flush_std();
+    code
+}
+
+/// `pkcs11_main(argv) -> int`: serves one call of the `pkcs11` plugin (HSMs and tokens through
+/// a PKCS#11 module; linked anyway, for the CLI's `pkcs11` commands) with `argv` and the
+/// process's stdin and stdout, and returns the exit code.
+#[pyfunction]
+#[allow(clippy::needless_pass_by_value)]
+fn pkcs11_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
+    let code = py.detach(|| sigstore_kms_pkcs11::run_with_args(argv));
     flush_std();
     code
 }
@@ -51,5 +64,6 @@ fn localkms_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(localkms_main, m)?)?;
+    m.add_function(wrap_pyfunction!(pkcs11_main, m)?)?;
     Ok(())
 }

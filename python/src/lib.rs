@@ -16,6 +16,7 @@
 //!   asyncio loop itself, through one epoll descriptor per loop (`loop.add_reader`): no thread;
 //! * [`runtime`]: the Tokio runtime and the bridge from Rust futures to asyncio futures, for the
 //!   other awaitable calls (messages read from files, in-process providers);
+//! * [`plugin_dirs`]: where the bundled plugin programs are installed, searched after `PATH`;
 //! * [`bundle`]: Sigstore bundles (the `sigstore-kms-bundle` crate) for
 //!   `sigstore_kms_plugins.sigstore`;
 //! * [`entry`]: the bundled `sigstore-kms` CLI and `sigstore-kms-localkms` plugin as functions
@@ -31,6 +32,7 @@ pub mod event_loop;
 pub mod handler;
 pub mod message;
 pub mod options;
+pub mod plugin_dirs;
 pub mod runtime;
 pub mod signer;
 
@@ -46,5 +48,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     options::register(m)?;
     runtime::register(m)?;
     entry::register(m)?;
+    plugin_dirs::register(m)?;
     Ok(())
 }

@@ -110,7 +110,8 @@ pub fn build(
         .hash_func(hash_func(hash)?)
         .remote_verification(remote_verification)
         .timeout(timeout(timeout_value)?)
-        .stderr(stderr_mode(stderr)?);
+        .stderr(stderr_mode(stderr)?)
+        .plugin_dirs(crate::plugin_dirs::get(hash.py()));
     if let Some(v) = key_version {
         options = options.key_version(v);
     }

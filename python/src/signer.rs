@@ -449,6 +449,12 @@ pub struct PluginInfo {
     /// Found through a relative PATH entry, so it would be refused.
     #[pyo3(get)]
     relative_dir: bool,
+    /// `"path"` (found on the search path) or `"bundled"` (in the package's plugin directory).
+    #[pyo3(get)]
+    source: &'static str,
+    /// For a shadowed plugin, the program that wins over it.
+    #[pyo3(get)]
+    shadowed_by: Option<std::path::PathBuf>,
 }
 
 #[pymethods]
@@ -461,9 +467,10 @@ impl PluginInfo {
 
     fn __repr__(&self) -> String {
         format!(
-            "PluginInfo(name={:?}, path={:?}, executable={}, shadowed={}, relative_dir={})",
+            "PluginInfo(name={:?}, path={:?}, source={:?}, executable={}, shadowed={}, relative_dir={})",
             self.name,
             self.path.display().to_string(),
+            self.source,
             py_bool(self.executable),
             py_bool(self.shadowed),
             py_bool(self.relative_dir)
@@ -487,7 +494,8 @@ fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
         Some(p) => Some(crate::options::search_path(p)?),
         None => None,
     };
-    let found = py.detach(|| core::discover(search.as_deref()));
+    let dirs = crate::plugin_dirs::get(py);
+    let found = py.detach(|| core::discover_in(search.as_deref(), &dirs));
     Ok(found
         .into_iter()
         .map(|p| PluginInfo {
@@ -496,6 +504,8 @@ fn list_plugins(py: Python<'_>, path: Option<&Bound<'_, PyAny>>) -> PyResult<Vec
             executable: p.executable,
             shadowed: p.shadowed,
             relative_dir: p.relative_dir,
+            source: p.source.as_str(),
+            shadowed_by: p.shadowed_by,
         })
         .collect())
 }

@@ -154,7 +154,8 @@ test('key URIs and discovery errors', async (t) => {
   const missing = thrown(() => fixture('missing://k'));
   assert.equal(missing.code, codes.PLUGIN_NOT_FOUND);
   assert.equal(missing.program, 'sigstore-kms-missing');
-  assert.deepEqual(missing.searched, fixturePath.split(':'));
+  // The search path, then the package's plugin directories.
+  assert.deepEqual(missing.searched, [...fixturePath.split(':'), ...api.pluginDirs()]);
   assert.match(missing.message, /sigstore-kms-missing/);
   // Not executable: skipped by the search, with a message that says so.
   const notexec = thrown(() => fixture('notexec://k', { path: fixturePath.split(':')[0] }));
@@ -309,6 +310,13 @@ test('listPlugins lists the sigstore-kms-* programs on the path', () => {
   assert.equal(byName.get('notexec').usable, false);
   const twice = api.listPlugins(`${fixturePath.split(':')[0]}:${fixturePath}`);
   assert.equal(twice.filter((p) => p.name === 'fixture').length, 1, 'a directory named twice is listed once');
-  assert.deepEqual(api.listPlugins('/nonexistent'), []);
+  assert.ok(byName.get('fixture').source === 'path' && byName.get('fixture').shadowedBy === undefined);
+  // Only the package's own plugin directory: its programs, listed as bundled.
+  const bundled = api.listPlugins('/nonexistent');
+  assert.deepEqual(bundled.map((p) => [p.name, p.source, p.usable]), [
+    ['localkms', 'bundled', true],
+    ['pkcs11', 'bundled', true],
+  ]);
+  assert.equal(bundled[0].path, path.join(api.bundledPluginDir, 'sigstore-kms-localkms'));
   assert.equal(thrown(() => api.listPlugins(3)).code, 'ERR_INVALID_ARG_TYPE');
 });

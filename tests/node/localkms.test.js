@@ -1,6 +1,7 @@
 'use strict';
-// The bundled plugin `sigstore-kms-localkms` as the npm package ships it (node/bin, running the
-// Rust plugin inside the addon), driven by the addon's host and run directly.
+// The bundled plugin `sigstore-kms-localkms` as the npm package ships it: the native program in
+// the platform package's plugins/ (node/plugins in a source checkout), found after PATH with no
+// PATH change, and the `bin` launcher in node/bin (the Rust plugin inside the addon).
 
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -12,17 +13,41 @@ const { test } = require('node:test');
 const { api, bundledDir, systemPath, rejection, tempDir, patternStream } = require('./helpers.js');
 const { codes, protocol } = api;
 
-const program = path.join(bundledDir, 'sigstore-kms-localkms');
+const program = path.join(api.bundledPluginDir, 'sigstore-kms-localkms');
+const launcher = path.join(bundledDir, 'sigstore-kms-localkms');
 
+// Only the system directories on the search path: the plugin comes from the plugin directory.
 function localkms(file, options = {}) {
-  return api.getSignerVerifier(`localkms://${file}`, { path: `${bundledDir}:${systemPath}`, stderr: 'capture', ...options });
+  return api.getSignerVerifier(`localkms://${file}`, { path: systemPath, stderr: 'capture', ...options });
 }
 
-test('the bundled plugin is found in bundledPluginDir', () => {
-  assert.equal(api.bundledPluginDir, bundledDir);
+test('the bundled plugin is a native program found after PATH, in bundledPluginDir', () => {
+  assert.ok(path.isAbsolute(api.bundledPluginDir));
+  assert.equal(path.basename(api.bundledPluginDir), 'plugins');
+  assert.deepEqual(api.pluginDirs()[0], api.bundledPluginDir);
+  // An ELF program, not a script needing an interpreter on PATH.
+  assert.deepEqual([...fs.readFileSync(program).subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
   const found = api.listPlugins(api.bundledPluginDir);
-  assert.deepEqual(found.map((p) => [p.name, p.usable]), [['localkms', true]]);
-  assert.ok(localkms('/k').programPath === program);
+  assert.deepEqual(found.map((p) => [p.name, p.usable]), [['localkms', true], ['pkcs11', true]]);
+  assert.equal(localkms('/k').programPath, program);
+  // A program of the same name on the search path wins: the launcher in node/bin here.
+  assert.equal(localkms('/k', { path: `${bundledDir}:${systemPath}` }).programPath, launcher);
+  const listed = api.listPlugins(`${bundledDir}:${systemPath}`).filter((p) => p.name === 'localkms');
+  assert.deepEqual(
+    listed.map((p) => [p.path, p.source, p.usable, p.shadowedBy]),
+    [
+      [launcher, 'path', true, undefined],
+      [program, 'bundled', false, launcher],
+    ],
+  );
+});
+
+test('the bin launcher signs what the native program verifies', async (t) => {
+  const key = path.join(tempDir(t), 'k.pem');
+  const viaLauncher = localkms(key, { path: `${bundledDir}:${systemPath}` });
+  await viaLauncher.createKey('ecdsa-p256');
+  const sig = await viaLauncher.signMessage(Buffer.from('both'));
+  await localkms(key).verifySignature(sig, Buffer.from('both'));
 });
 
 test('every algorithm: create, sign (bytes, file, stream, digest), verify', async (t) => {
@@ -72,7 +97,12 @@ test('a key created with hashFunc sha384 signs with SHA-384', async (t) => {
   assert.ok(crypto.verify('sha384', Buffer.from('x'), pub, sig));
 });
 
-test('run directly: one JSON value on stdout, stdin read raw', (t) => {
+const direct = [
+  ['native program', program],
+  ['bin launcher', launcher],
+];
+for (const [what, file] of direct) test(`run directly (${what}): one JSON value on stdout, stdin read raw`, (t) => {
+  const program = file;
   const dir = tempDir(t);
   const keyFile = path.join(dir, 'k.pem');
   const req = (method, body, ref = keyFile) =>

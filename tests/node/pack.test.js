@@ -1,11 +1,14 @@
 'use strict';
-// Packaging: `npm pack` ships the Rust sources the install-time build needs (every member of
-// the Cargo workspace), and `npm install ./the.tgz` in another project builds the addon from
-// source and works: CommonJS, ESM, the bundled plugin and the CLI through `bin`.
+// The source package: a checkout packed with `npm pack` ships the Rust sources its install
+// script needs (every member of the Cargo workspace), and `npm install ./the.tgz` in another
+// project builds the addon and the bundled plugin from source and works. This is the explicit
+// build-from-source route; users install the prebuilt packages of `make dist` (tested by
+// `make test-dist`, packaging/install_test.py).
 //
-// The install test builds for real (release profile). To keep `npm test` fast it shares the
-// repository's cargo target directory (CARGO_TARGET_DIR, else ./target), so only our own
-// crates are compiled again. SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL=1 skips it.
+// The install test builds for real (release profile), sharing the repository's cargo target
+// directory (CARGO_TARGET_DIR, else ./target), so only our own crates are compiled again. It is
+// skipped, with the reason printed, under `make test` (SIGSTORE_KMS_PLUGINS_NATIVE set: the suite
+// runs against the release artifacts, built once) or with SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL=1.
 
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
@@ -48,6 +51,8 @@ test('the tarball holds every workspace crate and the JS package, nothing built'
     'node/build.rs',
     'node/src/lib.rs',
     'node/scripts/build.js',
+    'node/scripts/programs.js',
+    'packaging/providers.json',
     'node/index.js',
     'node/index.mjs',
     'node/index.d.ts',
@@ -77,16 +82,30 @@ test('the tarball holds every workspace crate and the JS package, nothing built'
 });
 
 test('without cargo, the install script says what to do', () => {
-  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], {
-    env: { ...process.env, CARGO: '/nonexistent/cargo' },
-  });
+  const env = { ...process.env, CARGO: '/nonexistent/cargo' };
+  delete env.SIGSTORE_KMS_PLUGINS_NATIVE; // which makes it build nothing (as the next test shows)
+  delete env.SIGSTORE_KMS_NODE_SKIP_BUILD;
+  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], { env });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /"\/nonexistent\/cargo" was not found on PATH/);
   assert.match(r.stderr, /https:\/\/rustup\.rs/);
-  assert.match(r.stderr, /npm rebuild sigstore-kms-plugins/);
+  assert.match(r.stderr, /npm run build:source/);
 });
 
-test('npm install of the packed tarball builds from source and works', { skip: !!process.env.SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL, timeout: 30 * 60 * 1000 }, (t) => {
+test('with SIGSTORE_KMS_PLUGINS_NATIVE set, the install script builds nothing and says why', () => {
+  const env = { ...process.env, CARGO: '/nonexistent/cargo', SIGSTORE_KMS_PLUGINS_NATIVE: '/some/addon.node' };
+  const r = sh(process.execPath, [path.join(root, 'node', 'scripts', 'build.js')], { env });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /SIGSTORE_KMS_PLUGINS_NATIVE names the addon to use \(\/some\/addon\.node\), not building one/);
+});
+
+const skipInstall = process.env.SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL
+  ? 'SIGSTORE_KMS_NODE_SKIP_PACK_INSTALL is set'
+  : process.env.SIGSTORE_KMS_PLUGINS_NATIVE
+    ? 'testing the prebuilt addon of make dist (SIGSTORE_KMS_PLUGINS_NATIVE); make test-dist installs the release tarballs'
+    : false;
+
+test('npm install of the packed checkout builds from source and works', { skip: skipInstall, timeout: 30 * 60 * 1000 }, (t) => {
   const dir = tempDir(t);
   let r = sh(npm, ['pack', '--ignore-scripts', '--pack-destination', dir], { cwd: root });
   assert.equal(r.status, 0, r.stderr);
@@ -99,6 +118,7 @@ test('npm install of the packed tarball builds from source and works', { skip: !
   const env = { ...process.env, CARGO_TARGET_DIR: process.env.CARGO_TARGET_DIR || path.join(root, 'target') };
   delete env.SIGSTORE_KMS_NODE_SKIP_BUILD;
   delete env.SIGSTORE_KMS_NODE_PROFILE;
+  delete env.SIGSTORE_KMS_PLUGINS_NATIVE;
   r = sh(npm, ['install', '--offline', '--no-audit', '--no-fund', '--foreground-scripts', path.join(dir, tarball)], {
     cwd: project,
     env,
@@ -106,6 +126,9 @@ test('npm install of the packed tarball builds from source and works', { skip: !
   assert.equal(r.status, 0, `npm install failed:\n${r.stdout}\n${r.stderr}`);
   const pkg = path.join(project, 'node_modules', 'sigstore-kms-plugins');
   assert.ok(fs.existsSync(path.join(pkg, 'node', 'sigstore-kms-plugins.node')), 'the addon was built at install');
+  for (const program of ['sigstore-kms-localkms', 'sigstore-kms-pkcs11']) {
+    assert.ok(fs.existsSync(path.join(pkg, 'node', 'plugins', program)), `${program} was built at install`);
+  }
 
   // CommonJS and ESM, the bundled plugin through bundledPluginDir, sign and verify.
   const script = `
@@ -118,20 +141,24 @@ test('npm install of the packed tarball builds from source and works', { skip: !
       assert.equal(esm.getSignerVerifier, kms.getSignerVerifier);
       assert.equal(esm.default.version, kms.version);
       assert.equal(typeof (await import('sigstore-kms-plugins/plugin')).serve, 'function');
-      const sv = kms.getSignerVerifier('localkms://' + process.argv[1], { path: kms.bundledPluginDir + ':/usr/bin:/bin' });
+      // No PATH entry for the plugin: it is found in the package's plugins/ directory.
+      const sv = kms.getSignerVerifier('localkms://' + process.argv[1], { path: '/usr/bin:/bin' });
+      assert.equal(sv.programPath, require('node:path').join(kms.bundledPluginDir, 'sigstore-kms-localkms'));
       await sv.createKey('ecdsa-p256');
       const sig = await sv.signMessage(Buffer.from('packed'));
       await sv.verifySignature(sig, Buffer.from('packed'));
       console.log('ok', kms.version);
     })().catch((e) => { console.error(e); process.exit(1); });
   `;
-  r = sh(process.execPath, ['-e', script, path.join(dir, 'key.pem')], { cwd: project });
+  const cleanEnv = { ...process.env };
+  delete cleanEnv.SIGSTORE_KMS_PLUGINS_NATIVE;
+  r = sh(process.execPath, ['-e', script, path.join(dir, 'key.pem')], { cwd: project, env: cleanEnv });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /^ok /);
 
   // The bin entries: the CLI finds the bundled plugin through node_modules/.bin on PATH.
   const bin = path.join(project, 'node_modules', '.bin');
-  const binEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+  const binEnv = { ...cleanEnv, PATH: `${bin}:${process.env.PATH}` };
   r = sh(path.join(bin, 'sigstore-kms'), ['list'], { env: binEnv });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /localkms/);

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import os
 import pickle
 from pathlib import Path
 
@@ -118,9 +117,13 @@ def test_list_plugins(tmp_path: Path) -> None:
     assert not notexec.executable and not notexec.usable
     assert all(isinstance(i, skp.PluginInfo) for i in found)
     assert found[0] == skp.list_plugins([FIXTURES, tmp_path])[0]
-    assert "PluginInfo(name=" in repr(found[0])
-    os.environ.get("PATH")
-    assert skp.list_plugins([tmp_path / "missing"]) == []
+    assert "PluginInfo(name=" in repr(found[0]) and 'source="path"' in repr(found[0])
+    assert by_name["fixture"][0].source == "path" and by_name["fixture"][0].shadowed_by is None
+    assert by_name["fixture"][1].shadowed_by == FIXTURES / "sigstore-kms-fixture"
+    # Nothing on the search path: only the bundled programs, from the package's plugin dirs.
+    bundled = skp.list_plugins([tmp_path / "missing"])
+    assert bundled and all(i.source == "bundled" for i in bundled)
+    assert all(i.path.parent in skp.plugin_dirs() for i in bundled)
 
 
 def test_exceptions_pickle_and_construct() -> None:

@@ -204,6 +204,8 @@ def test_missing_and_not_executable_plugins(api: Api) -> None:
         api("missing://k")
     assert info.value.kind == "PluginNotFound"
     assert info.value.plugin == "sigstore-kms-missing"
-    assert len(info.value.searched) == 4
+    # The four fixture PATH entries, then the package's plugin directories.
+    assert [str(d) for d in info.value.searched[4:]] == [str(d) for d in skp.plugin_dirs()]
+    assert len(info.value.searched) == 4 + len(skp.plugin_dirs())
     with pytest.raises(skp.PluginNotFoundError, match="not executable"):
         api("notexec://k")

@@ -43,6 +43,7 @@ pub struct Options {
     timeout: Option<Duration>,
     stdout_limit: usize,
     search_path: Option<OsString>,
+    plugin_dirs: Vec<PathBuf>,
     stderr: StderrMode,
 }
 
@@ -55,6 +56,7 @@ impl Default for Options {
             timeout: Some(DEFAULT_TIMEOUT),
             stdout_limit: DEFAULT_STDOUT_LIMIT,
             search_path: None,
+            plugin_dirs: Vec::new(),
             stderr: StderrMode::Inherit,
         }
     }
@@ -104,6 +106,27 @@ impl Options {
         self
     }
 
+    /// Directories searched for `sigstore-kms-NAME` after the search path, with the same checks
+    /// (executable files only; a relative directory is refused, never resolved against the
+    /// current directory). A program on the search path wins over one here. The Python and
+    /// Node packages set this to the directory of their bundled plugins. Replaces any earlier
+    /// list; default: none.
+    ///
+    /// ```
+    /// use sigstore_kms_plugins::Options;
+    /// let opts = Options::default().plugin_dirs(["/opt/kms-plugins/bin"]);
+    /// assert_eq!(opts.get_plugin_dirs(), [std::path::PathBuf::from("/opt/kms-plugins/bin")]);
+    /// ```
+    #[must_use]
+    pub fn plugin_dirs<I, P>(mut self, dirs: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<PathBuf>,
+    {
+        self.plugin_dirs = dirs.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Where the plugin's stderr goes (default: inherited, as the Go client does).
     #[must_use]
     pub fn stderr(mut self, mode: StderrMode) -> Self {
@@ -127,6 +150,12 @@ impl Options {
     #[must_use]
     pub fn get_search_path(&self) -> Option<&std::ffi::OsStr> {
         self.search_path.as_deref()
+    }
+
+    /// The plugin directories searched after the search path.
+    #[must_use]
+    pub fn get_plugin_dirs(&self) -> &[PathBuf] {
+        &self.plugin_dirs
     }
 }
 
@@ -260,7 +289,7 @@ pub fn get_signer_verifier(uri: &str, options: Options) -> Result<PluginSignerVe
         Backend::Provider { prefix, handler }
     } else {
         let program = parsed.program_name();
-        let path = crate::discovery::find_program(&program, options.search_path.as_deref())?;
+        let path = crate::discovery::find_program_in(&program, options.search_path.as_deref(), &options.plugin_dirs)?;
         Backend::Program { program, path }
     };
     Ok(PluginSignerVerifier { inner: Arc::new(Inner { backend, key_ref: parsed.key_ref().to_owned(), options }) })

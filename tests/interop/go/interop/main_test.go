@@ -172,6 +172,43 @@ func cargoBuild(dir string, args ...string) (map[string]string, error) {
 	return exes, nil
 }
 
+// providerPrograms returns the provider plugin programs names (by name): from
+// INTEROP_PROVIDER_BIN_DIR when it is set (`make test` sets it to the release
+// programs unpacked from dist/'s npm platform packages: the very files users
+// install, built once by `make dist`), else built by `cargo build` with
+// cargoArgs. how says which, for the report.
+func providerPrograms(names []string, cargoArgs ...string) (exes map[string]string, how string, err error) {
+	if dir := os.Getenv("INTEROP_PROVIDER_BIN_DIR"); dir != "" {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		exes = map[string]string{}
+		for _, n := range names {
+			p := filepath.Join(abs, n)
+			st, err := os.Stat(p)
+			if err != nil {
+				return nil, "", fmt.Errorf("INTEROP_PROVIDER_BIN_DIR=%s has no %s (run `make dist`, or unset it to build with cargo): %w", dir, n, err)
+			}
+			if st.Mode()&0o111 == 0 {
+				return nil, "", fmt.Errorf("INTEROP_PROVIDER_BIN_DIR=%s: %s is not executable", dir, n)
+			}
+			exes[n] = p
+		}
+		return exes, "release programs from INTEROP_PROVIDER_BIN_DIR=" + abs, nil
+	}
+	exes, err = cargoBuild(e.repo, cargoArgs...)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, n := range names {
+		if exes[n] == "" {
+			return nil, "", fmt.Errorf("cargo did not report %s: %v", n, exes)
+		}
+	}
+	return exes, "cargo build " + strings.Join(cargoArgs, " "), nil
+}
+
 func buildOurs() error {
 	if dir := os.Getenv("INTEROP_BIN_DIR"); dir != "" {
 		abs, err := filepath.Abs(dir)

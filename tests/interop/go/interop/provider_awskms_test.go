@@ -15,9 +15,9 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/rand"
 	"crypto/sha512"
 	"crypto/tls"
 	"crypto/x509"
@@ -58,17 +58,13 @@ func awsPlugin(t *testing.T) plugin {
 	t.Helper()
 	awsOnce.Do(func() {
 		start := time.Now()
-		exes, err := cargoBuild(e.repo, "-p", "sigstore-kms-awskms", "--bin", "sigstore-kms-awskms")
-		report.timing("cargo build sigstore-kms-awskms", time.Since(start))
+		exes, how, err := providerPrograms([]string{"sigstore-kms-awskms"}, "-p", "sigstore-kms-awskms", "--bin", "sigstore-kms-awskms")
+		report.timing("sigstore-kms-awskms: "+how, time.Since(start))
 		if err != nil {
 			awsErr = err
 			return
 		}
 		exe := exes["sigstore-kms-awskms"]
-		if exe == "" {
-			awsErr = fmt.Errorf("cargo did not report sigstore-kms-awskms: %v", exes)
-			return
-		}
 		awsBin = filepath.Join(e.work, "awsbin")
 		if err := os.MkdirAll(awsBin, 0o755); err != nil {
 			awsErr = err

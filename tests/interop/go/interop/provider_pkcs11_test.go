@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sigstore-kms-plugins/interop/internal/scenario"
 )
@@ -52,16 +53,14 @@ var (
 func pkcs11Plugin(t *testing.T) plugin {
 	t.Helper()
 	pkcs11Once.Do(func() {
-		exes, err := cargoBuild(e.repo, "--bin", "sigstore-kms-pkcs11")
+		start := time.Now()
+		exes, how, err := providerPrograms([]string{"sigstore-kms-pkcs11"}, "--bin", "sigstore-kms-pkcs11")
+		report.timing("sigstore-kms-pkcs11: "+how, time.Since(start))
 		if err != nil {
 			pkcs11Err = err
 			return
 		}
 		bin := exes["sigstore-kms-pkcs11"]
-		if bin == "" {
-			pkcs11Err = fmt.Errorf("cargo did not report sigstore-kms-pkcs11: %v", exes)
-			return
-		}
 		pkcs11Dir = filepath.Join(e.work, "pkcs11bin")
 		if err := os.MkdirAll(pkcs11Dir, 0o755); err != nil {
 			pkcs11Err = err
