@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The Node version and sigstore-js major matrix (`make test-node-matrix`; after `npm test`,
-// which built the addon). The addon is N-API (ABI-stable): the one built by `npm test` is
+// which built the addon, or with SIGSTORE_KMS_PLUGINS_NATIVE naming one). The addon is N-API (ABI-stable): the one built by `npm test` is
 // loaded by every Node version, never rebuilt.
 //
 //   Node 20 (the `node` running this)  x  sigstore-js previous majors (the devDependencies)
@@ -90,8 +90,11 @@ function currentSigstoreJs() {
 }
 
 function main() {
-  if (!fs.existsSync(path.join(root, 'node', 'sigstore-kms-plugins.node'))) {
-    process.stderr.write('error: the addon is not built: run `npm ci` and `npm test` first\n');
+  // The addon the suites load: SIGSTORE_KMS_PLUGINS_NATIVE (as node/binding.js reads it; `make
+  // test` points it at the release addon of dist/), else the one `npm test` built in node/.
+  const addon = process.env.SIGSTORE_KMS_PLUGINS_NATIVE || path.join(root, 'node', 'sigstore-kms-plugins.node');
+  if (!fs.existsSync(addon)) {
+    process.stderr.write(`error: the addon ${addon} is not built: run \`npm ci\` and \`npm test\` first (or \`make dist\`)\n`);
     process.exit(1);
   }
   const lines = (process.env.SIGSTORE_KMS_MATRIX_NODES || '22 24').split(/\s+/).filter(Boolean);
