@@ -27,7 +27,7 @@ test: export INTEROP_REQUIRE := python,node
 test: export SKP_PY_WHEEL := $(CURDIR)/dist
 test: export SIGSTORE_KMS_PLUGINS_NATIVE := $(CURDIR)/target/dist-test/package/sigstore-kms-plugins.linux-x64-gnu.node
 test: export INTEROP_PROVIDER_BIN_DIR := $(CURDIR)/target/dist-test/bin
-test: setup lint test-rust test-go dist dist-unpack test-dist test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
+test: setup lint test-rust test-rust-portable test-go dist dist-unpack test-dist test-python test-node test-node-matrix test-interop test-providers ## Run every test (what CI runs)
 	@echo "all test suites passed"
 
 .PHONY: setup
@@ -49,6 +49,10 @@ lint: ## rustfmt, clippy (pedantic, warnings are errors), rustdoc (missing docs 
 .PHONY: test-rust
 test-rust: ## Rust unit, integration, property and doc tests
 	cargo test --workspace
+
+.PHONY: test-rust-portable
+test-rust-portable: ## The Rust suite again on the core's portable system-call path (poll, posix_spawn, no pidfd)
+	cargo test --workspace --features sigstore-kms-plugins/portable
 
 .PHONY: test-go
 test-go: ## Go harness: vet, and check tests/vectors still match the Go reference byte for byte

@@ -2,9 +2,9 @@
 // addon's own, generated types are in node/native.d.ts).
 /// <reference types="node" />
 
-import type { PluginInfo, PublicKeyInfo } from './native';
+import type { OptionSpec, OptionSpelling, PluginInfo, PublicKeyInfo } from './native';
 
-export type { PluginInfo, PublicKeyInfo };
+export type { OptionSpec, OptionSpelling, PluginInfo, PublicKeyInfo };
 
 /**
  * A hash function: a name matched case-insensitively, ignoring `-`, `_`, `/` and `+`
@@ -396,5 +396,12 @@ export declare function pluginDirs(): string[];
 export declare const DEFAULT_TIMEOUT_MS: number;
 /** The default of `stdoutLimit`: 4 MiB. */
 export declare const DEFAULT_STDOUT_LIMIT: number;
+/**
+ * Every option of {@link getSignerVerifier}, as every language spells it: the Rust core's table
+ * (docs/options.md). The core checks and defaults the options for Node, Python, Rust and the CLI
+ * alike; a bad one throws a `TypeError` (`ERR_INVALID_ARG_TYPE`) or `RangeError`
+ * (`ERR_OUT_OF_RANGE`, `ERR_INVALID_ARG_VALUE`) naming it and what it accepts.
+ */
+export declare const options: ReadonlyArray<Readonly<OptionSpec>>;
 /** The package version. */
 export declare const version: string;

@@ -10,8 +10,11 @@ const { KmsPluginError, codes } = require('./errors.js');
 const { dispatcher, errorMessage } = require('./handler.js');
 const { sigstoreSigner, verifyBundle, BundleVerificationError } = require('./sigstore.js');
 
-const DEFAULT_TIMEOUT_MS = 300000;
-const DEFAULT_STDOUT_LIMIT = 4 * 1024 * 1024;
+/** The defaults of the Rust core, which checks and defaults every option (docs/options.md). */
+const DEFAULT_TIMEOUT_MS = native.defaultTimeoutMs();
+const DEFAULT_STDOUT_LIMIT = native.defaultStdoutLimit();
+/** Every option, as every language spells it: the Rust core's table. */
+const options = Object.freeze(native.optionTable().map((o) => Object.freeze(o)));
 /** Chunks pushed into a stream's queue are cut to this size, so the queue's memory is bounded. */
 const MAX_CHUNK = 256 * 1024;
 
@@ -47,48 +50,29 @@ function toBytes(name, value) {
   throw argError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be a Buffer or Uint8Array. Received ${describe(value)}`);
 }
 
-const OPTION_TYPES = {
-  hashFunc: ['string', 'number'],
-  keyVersion: ['string'],
-  remoteVerification: ['boolean'],
-  timeoutMs: ['number'],
-  stdoutLimit: ['number'],
-  path: ['string'],
-  stderr: ['string'],
-};
-
-function nativeOptions(options) {
-  if (options === undefined || options === null) return {};
-  if (typeof options !== 'object') {
-    throw argError('ERR_INVALID_ARG_TYPE', `The "options" argument must be an object. Received ${describe(options)}`);
+/** The options object; each property is checked (and an unknown one refused) by the core. */
+function nativeOptions(given) {
+  if (given === undefined || given === null) return undefined;
+  if (typeof given !== 'object' || Array.isArray(given)) {
+    throw argError('ERR_INVALID_ARG_TYPE', `The "options" argument must be an object. Received ${describe(given)}`);
   }
-  const out = {};
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    const types = OPTION_TYPES[key];
-    if (!types) {
-      throw argError(
-        'ERR_INVALID_ARG_VALUE',
-        `Unknown option "${key}"; the options are ${Object.keys(OPTION_TYPES).join(', ')}`,
-      );
-    }
-    if (!types.includes(typeof value)) {
-      throw argError('ERR_INVALID_ARG_TYPE', `The "options.${key}" property must be of type ${types.join(' or ')}. Received ${describe(value)}`);
-    }
-    out[key] = value;
-  }
-  return out;
+  return given;
 }
 
 // ----- in-process providers ----------------------------------------------------------------
 
-/** prefix ("mykms://") -> factory(keyRef) => handler */
+/**
+ * prefix ("mykms://") -> factory(keyRef) => handler. The factory's handler is given to the core
+ * for one signer-verifier (no registry in the core, no hand-off through native state).
+ */
 const providers = new Map();
 
 function registerProvider(prefix, factory) {
   expectType('prefix', prefix, 'string', 'of type string');
   expectType('factory', factory, 'function', 'a function (keyRef) => handler');
-  const normalized = native.registerProvider(prefix);
+  const normalized = native.normalizeProviderPrefix(prefix);
+  // A later registration of the same prefix replaces the earlier one (and moves it last).
+  providers.delete(normalized);
   providers.set(normalized, factory);
   return normalized;
 }
@@ -96,18 +80,24 @@ function registerProvider(prefix, factory) {
 function unregisterProvider(prefix) {
   expectType('prefix', prefix, 'string', 'of type string');
   const name = prefix.endsWith('://') ? prefix.slice(0, -3) : prefix;
-  providers.delete(`${name}://`);
-  return native.unregisterProvider(prefix);
+  return providers.delete(`${name}://`);
 }
 
 function registeredProviders() {
-  return native.registeredProviders();
+  return [...new Set([...native.coreProviders(), ...providers.keys()])];
 }
 
-/** The JavaScript provider for `uri`, matched as the core matches it. */
+/**
+ * The JavaScript provider for `uri` and the key reference its factory is given, matched as the
+ * core matches its own: by the plugin name the URI parses to (so a provider registered as
+ * `pkcs11` serves RFC 7512 URIs `pkcs11:...` too), not by the URI's text.
+ */
 function providerFor(uri) {
-  const prefix = native.registeredProviders().find((p) => uri.startsWith(p));
-  return prefix === undefined ? undefined : { prefix, factory: providers.get(prefix) };
+  if (providers.size === 0) return undefined;
+  const parts = native.keyUriParts(uri);
+  if (parts === null) return undefined; // not a key URI: getSignerVerifier says why
+  const factory = providers.get(`${parts.name}://`);
+  return factory === undefined ? undefined : { factory, keyRef: parts.keyRef };
 }
 
 // ----- streaming -----------------------------------------------------------------------------
@@ -252,6 +242,12 @@ class SignerVerifier {
   get [Symbol.toStringTag]() {
     return 'SignerVerifier';
   }
+
+  /** What `console.log` and `util.inspect` show: the program and the key, a PIN in it hidden. */
+  [Symbol.for('nodejs.util.inspect.custom')](depth, options, inspect) {
+    const shown = { programPath: this.programPath, keyRef: native.redactKeyUri(this.keyRef), hashFunc: this.hashFunc };
+    return `SignerVerifier ${inspect(shown, options)}`;
+  }
 }
 
 /** Dispatches a message argument to the right native call. */
@@ -286,9 +282,9 @@ function getSignerVerifier(uri, options) {
   const provider = providerFor(uri);
   let dispatch;
   let factoryError;
-  if (provider && provider.factory) {
+  if (provider) {
     try {
-      const handler = provider.factory(uri.slice(provider.prefix.length));
+      const handler = provider.factory(provider.keyRef);
       if (handler && typeof handler.then === 'function') {
         factoryError = 'the factory returned a Promise; it must return the handler itself (do async work in the handler methods)';
       } else {
@@ -342,5 +338,6 @@ module.exports = {
   pluginDirs,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_STDOUT_LIMIT,
+  options,
   version: native.nativeVersion(),
 };

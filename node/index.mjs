@@ -18,6 +18,7 @@ export const {
   pluginDirs,
   DEFAULT_TIMEOUT_MS,
   DEFAULT_STDOUT_LIMIT,
+  options,
   version,
 } = cjs;
 

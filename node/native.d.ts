@@ -102,6 +102,9 @@ export declare class NativeSignerVerifier {
 /** Runs the `sigstore-kms` CLI on `argv` (`argv[0]` is the program name); returns the exit code. */
 export declare function cliMain(argv: Array<string>): number
 
+/** The providers registered with the core itself (by Rust code), in registration order. */
+export declare function coreProviders(): Array<string>
+
 /**
  * Decodes a request (`argv[2]`) with Go's rules, into the shape of a request vector's
  * `fields`. A digest that is absent and one that is `null` both decode as absent, as in Go.
@@ -113,6 +116,12 @@ export declare function decodeRequest(json: string | Uint8Array): Record<string,
  * response vector's `expect.ok`) or `{ error: 'InvalidResponse' | 'PluginReturned', message }`.
  */
 export declare function decodeResponse(method: string, stdout: Uint8Array): { ok: Record<string, unknown> } | { error: 'InvalidResponse' | 'PluginReturned'; message: string }
+
+/** The core's default cap on a plugin's stdout, in bytes. */
+export declare function defaultStdoutLimit(): number
+
+/** The core's default timeout, in milliseconds. */
+export declare function defaultTimeoutMs(): number
 
 /**
  * Builds the request JSON (`argv[2]`) that `fields` describe, byte for byte as the Go client
@@ -128,13 +137,14 @@ export declare function encodeRequest(fields: Record<string, unknown>): string
 export declare function encodeResponse(method: string, result: Record<string, unknown>): string
 
 /**
- * Resolves a key URI to a signer-verifier (see `getSignerVerifier` in `node/index.d.ts`).
+ * Resolves a key URI to a signer-verifier (see `getSignerVerifier` in `node/index.d.ts`);
+ * every option is checked by the core under its Node name.
  *
  * When `uri` belongs to a provider registered from JavaScript, `node/index.js` has already
- * called that provider's factory and passes either the handler's `dispatch` function or the
- * factory's error message.
+ * called that provider's factory and passes the handler's `dispatch` function, or the
+ * factory's error message: the handler is given to the core directly.
  */
-export declare function getSignerVerifier(uri: string, options?: NativeOptions | undefined | null, dispatch?: ((arg: HandlerCall) => void) | undefined | null, factoryError?: string | undefined | null): NativeSignerVerifier
+export declare function getSignerVerifier(uri: string, options?: object | undefined | null, dispatch?: (call: HandlerCall) => void, factoryError?: string): NativeSignerVerifier
 
 /** The per-call context as JavaScript sees it. */
 export interface JsCallContext {
@@ -148,6 +158,20 @@ export interface JsCallContext {
   remoteVerification: boolean
   /** When the caller stops waiting (milliseconds since the epoch), if it said. */
   deadlineMs?: number
+}
+
+/**
+ * `uri` parsed as the core parses it, or `null` if it is not a valid key URI (then
+ * `getSignerVerifier` reports why): providers are found by this name, not by the URI's text.
+ */
+export declare function keyUriParts(uri: string): KeyUriParts | null
+
+/** A key URI as the core parses it, for finding its provider. */
+export interface KeyUriParts {
+  /** The plugin name (`pkcs11` for both `pkcs11://REF` and the RFC 7512 form `pkcs11:REF`). */
+  name: string
+  /** The key reference the provider's factory is given. */
+  keyRef: string
 }
 
 /**
@@ -196,26 +220,41 @@ export interface NativeBundleResult {
 /** Whether the addon was built without optimisations (benchmarks warn about it). */
 export declare function nativeDebugBuild(): boolean
 
-/** Options of `getSignerVerifier`, as `node/index.js` passes them (already type-checked there). */
-export interface NativeOptions {
-  /** Hash function name (`sha256`, `SHA-384`, ...) or Go's `crypto.Hash` number. */
-  hashFunc?: string | number
-  /** Key version sent in every call. */
-  keyVersion?: string
-  /** Ask the KMS to verify remotely. */
-  remoteVerification?: boolean
-  /** Per-call timeout in milliseconds; `0` or `Infinity` for none. Default 300000. */
-  timeoutMs?: number
-  /** Largest stdout accepted from a plugin, in bytes. Default 4 MiB. */
-  stdoutLimit?: number
-  /** Directories to search instead of `PATH` (`:`-separated). */
-  path?: string
-  /** `inherit` (default), `capture` or `ignore`. */
-  stderr?: string
-}
-
 /** The version of this package and of the Rust core it was built from. */
 export declare function nativeVersion(): string
+
+/**
+ * Normalises a provider prefix (`mykms` or `mykms://`) to `mykms://`, checking the name as the
+ * core checks plugin names (an `ERR_INVALID_KEY_URI` error otherwise).
+ */
+export declare function normalizeProviderPrefix(prefix: string): string
+
+/** An option as every language spells it: a row of the core's table (docs/options.md). */
+export interface OptionSpec {
+  /** What it does. */
+  meaning: string
+  /** The Rust setter. */
+  rust: OptionSpelling
+  /** The Python keyword argument. */
+  python: OptionSpelling
+  /** The Node option property. */
+  node: OptionSpelling
+  /** The CLI flag, if the CLI has it. */
+  cli?: OptionSpelling
+}
+
+/** One language's spelling of an option. */
+export interface OptionSpelling {
+  /** Its name. */
+  name: string
+  /** What it accepts, as error messages say it. */
+  accepts: string
+  /** Its default, as the language writes it. */
+  default: string
+}
+
+/** The core's option table: every option, as every language spells it. */
+export declare function optionTable(): Array<OptionSpec>
 
 /** The directories searched after `PATH` (what `setPluginDirs` set). */
 export declare function pluginDirs(): Array<string>
@@ -254,17 +293,11 @@ export interface PublicKeyInfo {
   algorithmOid: string
 }
 
-/** The registered provider prefixes (`mykms://`), in registration order. */
-export declare function registeredProviders(): Array<string>
-
 /**
- * Registers `prefix` (`mykms` or `mykms://`) with the core as a provider implemented in
- * JavaScript; returns the normalised prefix (`mykms://`).
- *
- * `node/index.js` keeps the JavaScript factory and calls it in `getSignerVerifier`; the
- * factory registered here only hands the core the handler that call prepared.
+ * `uri` (or a key reference) with the value of every `pin-value` attribute hidden, for showing
+ * it (see `sigstore_kms_plugins::redact_key_uri`).
  */
-export declare function registerProvider(prefix: string): string
+export declare function redactKeyUri(uri: string): string
 
 /**
  * Serves one plugin call: `argv` is `[program, "v1", REQUEST-JSON, ...]`; the request is
@@ -289,9 +322,6 @@ export declare function setErrorClass(errorClass: (arg: string) => unknown): voi
  * the lookup). Called by `node/binding.js` with the platform package's `plugins/` directory.
  */
 export declare function setPluginDirs(dirs: Array<string>): void
-
-/** Removes a provider; returns whether there was one. */
-export declare function unregisterProvider(prefix: string): boolean
 
 /**
  * Verifies the bundle JSON `bundle` with the PEM public key `publicKey`, over the artifact

@@ -38,7 +38,9 @@ use base64::Engine as _;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sigstore_kms_localkms::{HashChoice, Input};
-use sigstore_kms_plugins::{get_signer_verifier, ErrorKind, HashFunc, Options, PluginSignerVerifier, PluginSource};
+use sigstore_kms_plugins::{
+    get_signer_verifier, ErrorKind, HashFunc, Lang, OptionValue, Options, PluginSignerVerifier, PluginSource,
+};
 
 mod bundles;
 mod check;
@@ -161,14 +163,13 @@ enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Timeout(Option<Duration>);
 
+/// `--timeout`, checked by the core's option vocabulary (the same rules as every binding).
 fn parse_timeout(text: &str) -> Result<Timeout, String> {
-    let secs: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if secs == 0.0 {
-        return Ok(Timeout(None));
-    }
-    Duration::try_from_secs_f64(secs)
-        .map(|d| Timeout(Some(d)))
-        .map_err(|_| format!("{text:?} is not a valid number of seconds"))
+    let mut options = Options::default();
+    options
+        .set(Lang::Cli, "--timeout", OptionValue::Text(text.to_owned()))
+        .map(|()| Timeout(options.get_timeout()))
+        .map_err(|e| e.to_string())
 }
 
 fn parse_hash(text: &str) -> Result<HashFunc, String> {

@@ -61,17 +61,7 @@ fn check_candidate(path: &Path) -> Candidate {
 /// Executable for *us* (effective ids), as Go's `findExecutable` checks with `eaccess`; falls
 /// back to the mode bits where `faccessat(AT_EACCESS)` is not available.
 fn is_executable(path: &Path, meta: &std::fs::Metadata) -> bool {
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-    let rc = unsafe { libc::faccessat(libc::AT_FDCWD, c_path.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
-    if rc == 0 {
-        return true;
-    }
-    let err = std::io::Error::last_os_error().raw_os_error();
-    if matches!(err, Some(libc::ENOSYS | libc::EPERM)) {
-        return meta.mode() & 0o111 != 0;
-    }
-    false
+    crate::sys::is_executable(path).unwrap_or_else(|| meta.mode() & 0o111 != 0)
 }
 
 /// Where a plugin program was found.

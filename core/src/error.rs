@@ -31,6 +31,9 @@ pub enum ErrorKind {
     PluginReturned,
     /// The plugin wrote more to stdout than the configured cap.
     OutputTooLarge,
+    /// An option given to a signer-verifier (by name, from a binding or the CLI) is invalid;
+    /// nothing was run.
+    InvalidOption,
 }
 
 impl ErrorKind {
@@ -45,6 +48,7 @@ impl ErrorKind {
             ErrorKind::InvalidResponse => "InvalidResponse",
             ErrorKind::PluginReturned => "PluginReturned",
             ErrorKind::OutputTooLarge => "OutputTooLarge",
+            ErrorKind::InvalidOption => "InvalidOption",
         }
     }
 }
@@ -157,6 +161,21 @@ pub enum Error {
         message: String,
         /// Captured stderr tail.
         stderr: StderrTail,
+        /// What an in-process provider's handler gave as the cause of its error
+        /// ([`crate::HandlerError::with_source`]); `None` for plugin programs.
+        #[source]
+        source: Option<crate::handler::HandlerSource>,
+    },
+    /// See [`ErrorKind::InvalidOption`].
+    #[error("{option} {reason}")]
+    InvalidOption {
+        /// The option, as the language that gave it spells it (`stdout_limit`,
+        /// `options.stdoutLimit`, `--timeout`).
+        option: String,
+        /// What it must be and what it was, e.g. `must be an integer from 1 to ..., got -1`.
+        reason: String,
+        /// Which way it is wrong (bindings pick their exception class by it).
+        problem: crate::client::OptionProblem,
     },
     /// See [`ErrorKind::OutputTooLarge`].
     #[error("{call}: the plugin wrote more than {limit} bytes to stdout; it was killed (raise the stdout limit if this plugin's answers are that large){stderr}")]
@@ -182,6 +201,7 @@ impl Error {
             Error::InvalidResponse { .. } => ErrorKind::InvalidResponse,
             Error::PluginReturned { .. } => ErrorKind::PluginReturned,
             Error::OutputTooLarge { .. } => ErrorKind::OutputTooLarge,
+            Error::InvalidOption { .. } => ErrorKind::InvalidOption,
         }
     }
 
@@ -221,7 +241,72 @@ impl Error {
     }
 
     pub(crate) fn plugin_returned(call: CallSite, message: &str, stderr: StderrTail) -> Self {
-        Error::PluginReturned { call: Box::new(call), message: escape_text(message, MAX_PLUGIN_MESSAGE_CHARS), stderr }
+        Error::PluginReturned {
+            call: Box::new(call),
+            message: escape_text(message, MAX_PLUGIN_MESSAGE_CHARS),
+            stderr,
+            source: None,
+        }
+    }
+
+    /// The error of a failed in-process provider call: the handler's message, and its source.
+    pub(crate) fn handler_failed(call: CallSite, error: crate::HandlerError) -> Self {
+        let (message, source) = error.into_parts();
+        Error::PluginReturned {
+            call: Box::new(call),
+            message: escape_text(&message, MAX_PLUGIN_MESSAGE_CHARS),
+            stderr: StderrTail::default(),
+            source,
+        }
+    }
+
+    /// The error of a provider factory that failed for `uri` (what `get_signer_verifier` returns
+    /// when a registered provider's factory fails, for bindings whose providers are made by
+    /// the binding itself).
+    #[must_use]
+    pub fn provider_factory_failed(uri: &str, error: crate::HandlerError) -> Self {
+        // Named by the plugin name the URI parses to (`pkcs11` for `pkcs11:...` too), never by
+        // its key reference, which may hold a PIN.
+        let plugin = crate::uri::KeyUri::parse(uri)
+            .map_or_else(|_| escape_text(&crate::uri::redact_key_uri(uri), 80), |u| u.plugin_name().to_owned());
+        let site = CallSite { plugin: format!("{plugin}://"), path: None, method: Method::DefaultAlgorithm };
+        let (message, source) = error.into_parts();
+        let message = format!("provider factory failed: {message}");
+        let error = match source {
+            Some(source) => crate::HandlerError::with_source(message, source),
+            None => crate::HandlerError::new(message),
+        };
+        Error::handler_failed(site, error)
+    }
+
+    /// The source an in-process provider's handler gave for its error, if any.
+    #[must_use]
+    pub fn handler_source(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            Error::PluginReturned { source, .. } => source.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Takes the source an in-process provider's handler gave for its error, if any.
+    pub fn take_handler_source(&mut self) -> Option<crate::handler::HandlerSource> {
+        match self {
+            Error::PluginReturned { source, .. } => source.take(),
+            _ => None,
+        }
+    }
+
+    /// A key URI that cannot be text: it holds a lone UTF-16 surrogate (from a JavaScript or
+    /// Python string), so it cannot be passed to a plugin as UTF-8. `shown` is the URI with the
+    /// surrogate replaced.
+    #[must_use]
+    pub fn unencodable_key_uri(shown: &str) -> Self {
+        Error::InvalidKeyUri {
+            uri: escape_text(&crate::uri::redact_key_uri(shown), 200),
+            reason: "it holds a lone surrogate (an unpaired UTF-16 code unit), which is not text and cannot be \
+                     passed to a plugin; fix how the URI string was built"
+                .into(),
+        }
     }
 
     pub(crate) fn invalid_response(

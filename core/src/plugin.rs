@@ -76,11 +76,11 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use crate::handler::{CallContext, HandlerError, KmsHandler};
+use crate::client::Call;
+use crate::handler::{dispatch, CallContext, HandlerError, KmsHandler};
 use crate::protocol::{MessageOptions, Method, MethodResult, PluginArgs, PluginResponse, RpcOptions, PROTOCOL_VERSION};
 use crate::public_key::PublicKey;
 
@@ -132,32 +132,43 @@ pub fn serve_with(
     stdout: &mut dyn Write,
     handler: &dyn KmsHandler,
 ) -> io::Result<PluginResponse> {
-    let response = respond(args, stdin, handler);
-    stdout.write_all(&response.to_json())?;
+    let done = handle(args, stdin, handler);
+    stdout.write_all(&done.response.to_json())?;
     stdout.flush()?;
-    Ok(response)
+    Ok(done.response)
+}
+
+/// One call handled: the response to write, and the handler's error (with its source) when
+/// the handler failed. A binding uses the error to re-raise what must not be swallowed (a
+/// Python `KeyboardInterrupt` raised by the handler) once the response is written.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Handled {
+    /// The response to write.
+    pub response: PluginResponse,
+    /// The error the response reports, as the handler (or the request checks) made it.
+    pub error: Option<HandlerError>,
 }
 
 /// Computes the response to one call without writing it: argument and version checks,
 /// decoding, dispatch, and conversion of every error and panic into `errorMessage`.
 pub fn respond(args: &[OsString], stdin: &mut dyn Read, handler: &dyn KmsHandler) -> PluginResponse {
-    let outcome = catch_unwind(AssertUnwindSafe(|| dispatch(args, stdin, handler)));
-    match outcome {
-        Ok(Ok(result)) => PluginResponse::from_result(result),
-        Ok(Err(e)) => PluginResponse::from_error(e.0),
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(no message)".to_owned());
-            PluginResponse::from_error(format!("the plugin panicked: {what}"))
-        }
+    handle(args, stdin, handler).response
+}
+
+/// [`respond`], keeping the handler's error.
+pub fn handle(args: &[OsString], stdin: &mut dyn Read, handler: &dyn KmsHandler) -> Handled {
+    match decode_call(args).and_then(|(ctx, call)| {
+        let result = dispatch(handler, &ctx, &call, stdin, "the plugin")?;
+        checked(result)
+    }) {
+        Ok(result) => Handled { response: PluginResponse::from_result(result), error: None },
+        Err(e) => Handled { response: PluginResponse::from_error(e.message()), error: Some(e) },
     }
 }
 
-/// Checks argv, decodes the request and runs the handler.
-fn dispatch(args: &[OsString], stdin: &mut dyn Read, handler: &dyn KmsHandler) -> Result<MethodResult, HandlerError> {
+/// Checks argv and decodes the request into the call it asks for and its context.
+fn decode_call(args: &[OsString]) -> Result<(CallContext, Call), HandlerError> {
     if args.len() < 3 {
         return Err(HandlerError::new(format!(
             "expected at least 3 arguments (program, protocol version, request JSON), got {}; \
@@ -183,40 +194,38 @@ fn dispatch(args: &[OsString], stdin: &mut dyn Read, handler: &dyn KmsHandler) -
     let missing = || {
         HandlerError::new(format!("invalid request: methodName is {0:?} but there is no {0:?} object", method.as_str()))
     };
-    let ctx = call_context(&request);
-    Ok(match method {
-        Method::DefaultAlgorithm => MethodResult::DefaultAlgorithm(handler.default_algorithm(&ctx)?),
-        Method::SupportedAlgorithms => MethodResult::SupportedAlgorithms(handler.supported_algorithms(&ctx)?),
+    let call = match method {
+        Method::DefaultAlgorithm => Call::DefaultAlgorithm,
+        Method::SupportedAlgorithms => Call::SupportedAlgorithms,
         Method::CreateKey => {
-            let args = request.create_key.as_ref().ok_or_else(missing)?;
-            let pem = checked_pem(handler.create_key(&ctx, &args.algorithm)?)?;
-            MethodResult::CreateKey { public_key_pem: pem.into_bytes() }
+            Call::CreateKey { algorithm: request.create_key.as_ref().ok_or_else(missing)?.algorithm.clone() }
         }
         Method::PublicKey => {
             request.public_key.as_ref().ok_or_else(missing)?;
-            let pem = checked_pem(handler.public_key(&ctx)?)?;
-            MethodResult::PublicKey { public_key_pem: pem.into_bytes() }
+            Call::PublicKey
         }
         Method::SignMessage => {
-            let args = request.sign_message.as_ref().ok_or_else(missing)?;
-            let opts = args.sign_options.as_ref().map(|o| o.message_options.clone()).unwrap_or_default();
-            MethodResult::SignMessage { signature: handler.sign_message(&ctx, stdin, &opts)? }
+            request.sign_message.as_ref().ok_or_else(missing)?;
+            Call::SignMessage { options: message_options(&request) }
         }
         Method::VerifySignature => {
             let args = request.verify_signature.as_ref().ok_or_else(missing)?;
-            let opts = args.verify_options.as_ref().map(|o| o.message_options.clone()).unwrap_or_default();
-            let signature = args.signature.as_deref().unwrap_or_default();
-            handler.verify_signature(&ctx, signature, stdin, &opts)?;
-            MethodResult::VerifySignature
+            Call::VerifySignature {
+                signature: args.signature.clone().unwrap_or_default(),
+                options: message_options(&request),
+            }
         }
-    })
+    };
+    Ok((call_context(&request), call))
 }
 
 /// Refuses a public key the host could not parse, so the plugin's bug is reported as such.
-fn checked_pem(pem: String) -> Result<String, HandlerError> {
-    PublicKey::from_pem(pem.as_bytes())
-        .map_err(|e| HandlerError::new(format!("the plugin produced an invalid public key PEM: {e}")))?;
-    Ok(pem)
+fn checked(result: MethodResult) -> Result<MethodResult, HandlerError> {
+    if let MethodResult::CreateKey { public_key_pem } | MethodResult::PublicKey { public_key_pem } = &result {
+        PublicKey::from_pem(public_key_pem)
+            .map_err(|e| HandlerError::new(format!("the plugin produced an invalid public key PEM: {e}")))?;
+    }
+    Ok(result)
 }
 
 /// The [`CallContext`] of a decoded request.

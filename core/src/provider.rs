@@ -23,7 +23,10 @@ fn normalize_prefix(prefix: &str) -> Result<String, String> {
     Ok(format!("{name}://"))
 }
 
-/// Registers `factory` for key URIs starting with `prefix` (`"mykms"` or `"mykms://"`).
+/// Registers `factory` for the key URIs of the plugin name `prefix` (`"mykms"` or
+/// `"mykms://"`): every URI that [`crate::KeyUri`] parses to that name, so a provider for
+/// `pkcs11` also serves RFC 7512 URIs `pkcs11:...`. The factory is given the parsed key
+/// reference.
 ///
 /// A later registration of the same prefix replaces the earlier one. Providers are consulted
 /// before `PATH`, so an in-process provider wins over a plugin program of the same name.
@@ -69,8 +72,13 @@ pub fn registered_providers() -> Vec<String> {
     PROVIDERS.read().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|r| r.prefix.clone()).collect()
 }
 
-/// The provider factory for `uri`, if a registered prefix matches it.
-pub(crate) fn lookup(uri: &str) -> Option<(String, ProviderFactory)> {
+/// The provider registered for the plugin name `name` (a parsed key URI's
+/// [`crate::KeyUri::plugin_name`]), as its prefix and factory.
+///
+/// Matched by name, not by the URI's text, so that every form [`crate::KeyUri`] parses to that
+/// name finds it: a provider registered as `pkcs11` serves the RFC 7512 form `pkcs11:...` as
+/// well as `pkcs11://...`.
+pub(crate) fn lookup(name: &str) -> Option<(String, ProviderFactory)> {
     let list = PROVIDERS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-    list.iter().find(|r| uri.starts_with(&r.prefix)).map(|r| (r.prefix.clone(), Arc::clone(&r.factory)))
+    list.iter().find(|r| r.prefix.strip_suffix("://") == Some(name)).map(|r| (r.prefix.clone(), Arc::clone(&r.factory)))
 }

@@ -212,3 +212,18 @@ fn timeout_can_be_disabled() {
     let sv = get_signer_verifier("fixture://k", fixture_options().timeout(None)).unwrap();
     assert_eq!(sv.default_algorithm_blocking().unwrap(), "ecdsa-p256");
 }
+
+/// `Call::check` refuses a digest of the wrong length for its hash function (the bindings call
+/// it before running a call); the Rust API itself sends what it is given, as Go's does.
+#[test]
+fn digest_lengths_are_checked_on_request() {
+    use sigstore_kms_plugins::{Call, ErrorKind, HashFunc};
+    let err = Call::sign_digest(b"abc".to_vec(), HashFunc::Sha256).check().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOption);
+    assert!(err.to_string().contains("SHA-256 digest is 32 bytes, got 3 bytes"), "{err}");
+    assert!(Call::verify_digest(b"s".to_vec(), vec![0; 47], HashFunc::Sha384).check().is_err());
+    assert!(Call::sign_digest(vec![1; 48], HashFunc::Sha384).check().is_ok());
+    assert!(Call::sign_digest(vec![1; 3], HashFunc::None).check().is_ok(), "no length to check");
+    let sv = common::fixture("fixture://k");
+    assert_eq!(sv.sign_digest_blocking(b"abc", HashFunc::Sha256).unwrap(), b"digest:abc");
+}

@@ -83,3 +83,49 @@ fn providers_win_over_path_and_behave_like_plugins() {
 
     assert!(register_provider("../x", Arc::new(|_: &str| Ok(Arc::new(Echo) as Arc<dyn KmsHandler>))).is_err());
 }
+
+/// A provider is found by the plugin name the URI parses to, so one registered as `pkcs11`
+/// serves the plain RFC 7512 form `pkcs11:...` as well as `pkcs11://...`, and is given the
+/// parsed key reference; a PIN in that reference is never shown by `Debug` or in errors.
+#[test]
+fn providers_match_by_plugin_name_and_hide_pins() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    register_provider(
+        "pkcs11",
+        Arc::new(move |key_ref: &str| {
+            record.lock().unwrap().push(key_ref.to_owned());
+            if key_ref.contains("object=broken") {
+                return Err(HandlerError::new("no such object"));
+            }
+            Ok(Arc::new(Echo) as Arc<dyn KmsHandler>)
+        }),
+    )
+    .unwrap();
+    let reference = "token=ci;object=k?module-path=/m.so&pin-value=8264";
+    for uri in [format!("pkcs11:{reference}"), format!("pkcs11://{reference}")] {
+        let sv = get_signer_verifier(&uri, Options::default()).unwrap();
+        assert!(sv.program_path().is_none(), "{uri} reached the provider");
+        assert_eq!(sv.key_ref(), reference);
+        assert!(sv.default_algorithm_blocking().unwrap().starts_with(reference));
+        let shown = format!("{sv:?}");
+        assert!(!shown.contains("8264") && shown.contains("pin-value=[redacted]"), "{shown}");
+    }
+    assert_eq!(*seen.lock().unwrap(), [reference, reference]);
+
+    let err = get_signer_verifier("pkcs11:token=ci;object=broken?pin-value=8264", Options::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginReturned);
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("pkcs11://") && shown.contains("no such object"), "{shown}");
+    assert!(!shown.contains("8264"), "{shown}");
+
+    // A handler may log its context: the PIN is not in it.
+    let ctx = CallContext::new(reference);
+    let shown = format!("{ctx:?}");
+    assert!(!shown.contains("8264") && shown.contains("pin-value=[redacted]"), "{shown}");
+
+    // A name that only starts like a registered one is not it.
+    let err = get_signer_verifier("pkcs11x://k", Options::default().search_path("/nonexistent")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PluginNotFound);
+    assert!(unregister_provider("pkcs11"));
+}

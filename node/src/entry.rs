@@ -23,8 +23,7 @@ fn flush_stdout() {
 #[napi]
 #[must_use]
 pub fn cli_main(argv: Vec<String>) -> i32 {
-    crate::plugin::make_blocking(0);
-    crate::plugin::make_blocking(1);
+    crate::plugin::blocking_stdio();
     let code = sigstore_kms_cli::run_with_plugin_dirs(os_args(argv), crate::discovery::plugin_dirs());
     flush_stdout();
     code
@@ -35,8 +34,7 @@ pub fn cli_main(argv: Vec<String>) -> i32 {
 #[napi]
 #[must_use]
 pub fn localkms_main(argv: Vec<String>) -> i32 {
-    crate::plugin::make_blocking(0);
-    crate::plugin::make_blocking(1);
+    crate::plugin::blocking_stdio();
     let code = sigstore_kms_localkms::run_with_args(os_args(argv));
     flush_stdout();
     code

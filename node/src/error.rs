@@ -6,7 +6,8 @@
 //!   `plugin`, `method`, `pluginPath`, `pluginMessage`, `stderrTail`, ...
 //! * An I/O error of our own (opening a message file) becomes an `Error` with Node's usual
 //!   `code` (`ENOENT`, ...), `errno`, `syscall` and `path`, as `fs` would throw it.
-//! * A bad argument becomes a `TypeError`/`RangeError` with Node's `ERR_INVALID_ARG_*` codes.
+//! * A bad argument becomes a `TypeError`/`RangeError` with Node's `ERR_INVALID_ARG_*` codes:
+//!   ours, and the core's [`ErrorKind::InvalidOption`] (an option or argument it checked).
 //!
 //! Each returns a [`napi::Error`] that holds a reference to the JavaScript object, so napi
 //! throws or rejects with exactly that object.
@@ -17,7 +18,7 @@ use std::io;
 use napi::bindgen_prelude::{Function, FunctionRef, JsObjectValue, Object, ToNapiValue, Unknown};
 use napi::{Env, JsValue, Status};
 use napi_derive::napi;
-use sigstore_kms_plugins::{Error, ErrorKind};
+use sigstore_kms_plugins::{Error, ErrorKind, OptionProblem};
 
 /// The stable `code` of a core error kind (the README's error table).
 #[must_use]
@@ -30,6 +31,7 @@ pub fn code_of(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidResponse => "ERR_PLUGIN_RESPONSE",
         ErrorKind::PluginReturned => "ERR_PLUGIN_RETURNED",
         ErrorKind::OutputTooLarge => "ERR_OUTPUT_TOO_LARGE",
+        ErrorKind::InvalidOption => "ERR_INVALID_ARG_VALUE",
         // `ErrorKind` is non-exhaustive: a kind added to the core later still gets a code.
         _ => "ERR_PLUGIN",
     }
@@ -80,6 +82,14 @@ fn retain(object: &Object<'_>) -> napi::Error {
 /// The JavaScript error for a core error (see the module documentation).
 #[must_use]
 pub fn to_js(env: &Env, err: &Error) -> napi::Error {
+    if let Error::InvalidOption { problem, .. } = err {
+        let code = match problem {
+            OptionProblem::WrongType => "ERR_INVALID_ARG_TYPE",
+            OptionProblem::OutOfRange => "ERR_OUT_OF_RANGE",
+            _ => "ERR_INVALID_ARG_VALUE",
+        };
+        return invalid_arg(env, code, &err.to_string());
+    }
     build(env, err).unwrap_or_else(|e| e)
 }
 
@@ -121,34 +131,12 @@ fn build(env: &Env, err: &Error) -> napi::Result<napi::Error> {
     Ok(retain(&obj))
 }
 
-/// Node's name for an `errno` value, as `fs` errors carry it in `code`.
-fn errno_name(errno: i32) -> Option<&'static str> {
-    Some(match errno {
-        libc::ENOENT => "ENOENT",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::EISDIR => "EISDIR",
-        libc::ENOTDIR => "ENOTDIR",
-        libc::ELOOP => "ELOOP",
-        libc::EMFILE => "EMFILE",
-        libc::ENFILE => "ENFILE",
-        libc::ENAMETOOLONG => "ENAMETOOLONG",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EAGAIN => "EAGAIN",
-        libc::EINVAL => "EINVAL",
-        libc::ENOMEM => "ENOMEM",
-        libc::EPIPE => "EPIPE",
-        _ => return None,
-    })
-}
-
 /// The JavaScript error for an I/O error of `syscall` on `path`, shaped like Node's own
 /// (`code`, `errno`, `syscall`, `path`; message `ENOENT: no such file ..., open 'x'`).
 #[must_use]
 pub fn io_to_js(env: &Env, err: &io::Error, syscall: &str, path: &str) -> napi::Error {
     let build = || -> napi::Result<napi::Error> {
-        let code = err.raw_os_error().and_then(errno_name).unwrap_or("EIO");
+        let code = err.raw_os_error().and_then(sigstore_kms_plugins::sys::errno_name).unwrap_or("EIO");
         let mut text = err.to_string();
         if let Some(i) = text.find(" (os error") {
             text.truncate(i);

@@ -11,7 +11,6 @@
 //! The JavaScript half (`node/handler.js`) turns the call into a handler method call, awaits
 //! the result (sync or async), and settles the call with `resolve*` or `reject`.
 
-use std::cell::RefCell;
 use std::io::Read;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,10 +20,7 @@ use napi::bindgen_prelude::{Buffer, Function, Object, Uint8Array};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, JsDeferred, Status};
 use napi_derive::napi;
-use sigstore_kms_plugins::{
-    register_provider as core_register, registered_providers as core_registered,
-    unregister_provider as core_unregister, CallContext, HandlerError, KmsHandler, MessageOptions, Method,
-};
+use sigstore_kms_plugins::{CallContext, HandlerError, KmsHandler, MessageOptions, Method};
 
 use crate::error;
 
@@ -265,7 +261,7 @@ impl JsHandler {
             };
             match event {
                 Event::Read(read) => serve_read(read, message.as_deref_mut()),
-                Event::Done(result) => return result.map_err(HandlerError),
+                Event::Done(result) => return result.map_err(HandlerError::new),
             }
         }
     }
@@ -361,57 +357,4 @@ impl KmsHandler for JsHandler {
             _ => Err(wrong_answer(Method::VerifySignature)),
         }
     }
-}
-
-// ----- in-process providers ------------------------------------------------------------------
-
-/// The handler (or factory error) for the `getSignerVerifier` call running on this thread.
-type Pending = Option<Result<Arc<JsHandler>, String>>;
-
-thread_local! {
-    static PENDING: RefCell<Pending> = const { RefCell::new(None) };
-}
-
-/// Runs `f` (which resolves a key URI) with `pending` available to the provider factories
-/// registered from JavaScript, and clears it afterwards whether or not it was used.
-pub fn with_pending<R>(pending: Pending, f: impl FnOnce() -> R) -> R {
-    PENDING.with(|p| *p.borrow_mut() = pending);
-    let result = f();
-    PENDING.with(|p| p.borrow_mut().take());
-    result
-}
-
-/// Registers `prefix` (`mykms` or `mykms://`) with the core as a provider implemented in
-/// JavaScript; returns the normalised prefix (`mykms://`).
-///
-/// `node/index.js` keeps the JavaScript factory and calls it in `getSignerVerifier`; the
-/// factory registered here only hands the core the handler that call prepared.
-#[napi]
-pub fn register_provider(env: &Env, prefix: String) -> napi::Result<String> {
-    let factory: sigstore_kms_plugins::ProviderFactory =
-        Arc::new(|_key_ref: &str| match PENDING.with(|p| p.borrow_mut().take()) {
-            Some(Ok(handler)) => Ok(handler as Arc<dyn KmsHandler>),
-            Some(Err(message)) => Err(HandlerError::new(message)),
-            None => Err(HandlerError::new(
-                "this provider is implemented in JavaScript: create its signer-verifier with getSignerVerifier() \
-                 of the sigstore-kms-plugins npm package, on the JavaScript thread",
-            )),
-        });
-    core_register(&prefix, factory).map_err(|e| error::to_js(env, &e))?;
-    let name = prefix.strip_suffix("://").unwrap_or(&prefix);
-    Ok(format!("{name}://"))
-}
-
-/// Removes a provider; returns whether there was one.
-#[napi]
-#[must_use]
-pub fn unregister_provider(prefix: String) -> bool {
-    core_unregister(&prefix)
-}
-
-/// The registered provider prefixes (`mykms://`), in registration order.
-#[napi]
-#[must_use]
-pub fn registered_providers() -> Vec<String> {
-    core_registered()
 }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, List, Literal, Optional, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Callable, List, Literal, Optional, Protocol, Sequence, Tuple, Union
 
 from . import _native
 from ._types import HashFunc, HashFuncLike
@@ -31,12 +32,59 @@ __all__ = [
     "StderrMode",
     "DEFAULT_TIMEOUT",
     "DEFAULT_STDOUT_LIMIT",
+    "OPTIONS",
+    "OptionSpec",
+    "OptionSpelling",
 ]
 
-#: The default timeout of one call, in seconds (5 minutes).
-DEFAULT_TIMEOUT = 300.0
-#: The default cap on a plugin's stdout, in bytes (4 MiB).
-DEFAULT_STDOUT_LIMIT = 4 * 1024 * 1024
+#: The default timeout of one call, in seconds (5 minutes; the Rust core's default).
+DEFAULT_TIMEOUT: float = _native.DEFAULT_TIMEOUT
+#: The default cap on a plugin's stdout, in bytes (4 MiB; the Rust core's default).
+DEFAULT_STDOUT_LIMIT: int = _native.DEFAULT_STDOUT_LIMIT
+
+
+@dataclass(frozen=True)
+class OptionSpelling:
+    """How one language spells an option."""
+
+    name: str
+    """The name (``stdout_limit`` here, ``stdoutLimit`` in Node, ``--timeout`` on the CLI)."""
+    accepts: str
+    """What it accepts, as error messages say it."""
+    default: str
+    """Its default, as the language writes it."""
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """An option of :func:`get_signer_verifier`, as every language spells it.
+
+    The options are checked and defaulted once, by the Rust core, for Python, Node, Rust and the
+    CLI alike; :data:`OPTIONS` is the core's table (see ``docs/options.md``).
+    """
+
+    meaning: str
+    rust: OptionSpelling
+    python: OptionSpelling
+    node: OptionSpelling
+    cli: Optional[OptionSpelling]
+
+
+def _spelling(d: Optional[dict]) -> Optional[OptionSpelling]:  # type: ignore[type-arg]
+    return None if d is None else OptionSpelling(d["name"], d["accepts"], d["default"])
+
+
+#: Every option, with its spelling in every language (the core's table).
+OPTIONS: Tuple[OptionSpec, ...] = tuple(
+    OptionSpec(
+        meaning=o["meaning"],
+        rust=_spelling(o["rust"]),  # type: ignore[arg-type]
+        python=_spelling(o["python"]),  # type: ignore[arg-type]
+        node=_spelling(o["node"]),  # type: ignore[arg-type]
+        cli=_spelling(o["cli"]),
+    )
+    for o in _native.option_table()
+)
 
 PluginInfo = _native.PluginInfo
 
@@ -186,7 +234,11 @@ def get_signer_verifier(
     :param stdout_limit: the largest answer accepted; a plugin writing more is killed.
     :param stderr: ``"inherit"`` (the plugin writes to our stderr, as with Go), ``"capture"``
         (kept; the last lines are attached to errors as ``stderr_tail``) or ``"null"``.
-    :raises InvalidKeyURIError: the URI is malformed.
+
+    Every option is checked by the Rust core, as in every language (:data:`OPTIONS`); a bad one
+    raises :class:`TypeError` or :class:`ValueError` naming it and what it accepts.
+
+    :raises InvalidKeyURIError: the URI is malformed (or is not text: it holds a lone surrogate).
     :raises PluginNotFoundError: no such plugin program.
     """
     native = _native.get_signer_verifier(

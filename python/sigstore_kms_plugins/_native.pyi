@@ -15,10 +15,13 @@ _OptionsTuple = tuple[Optional[bytes], Optional[int]]
 
 __version__: str
 BUILD_PROFILE: str
+DEFAULT_TIMEOUT: float
+DEFAULT_STDOUT_LIMIT: int
 __all__ = [
-    "AbortOnCancel",
     "BUILD_PROFILE",
     "BundleKey",
+    "DEFAULT_STDOUT_LIMIT",
+    "DEFAULT_TIMEOUT",
     "MessageStream",
     "NativeBundle",
     "PluginInfo",
@@ -27,14 +30,17 @@ __all__ = [
     "cli_main",
     "decode_request",
     "decode_response",
+    "decode_response_fields",
     "dsse_pae",
     "encode_error",
+    "encode_request",
     "encode_response",
     "get_signer_verifier",
     "hash_func_info",
     "list_plugins",
     "plugin_dirs",
     "localkms_main",
+    "option_table",
     "parse_hash_func",
     "pkcs11_main",
     "public_key_der",
@@ -98,10 +104,6 @@ class PluginInfo:
 class MessageStream:
     def read(self, size: int = -1) -> bytes: ...
 
-@final
-class AbortOnCancel:
-    def __call__(self, future: asyncio.Future[Any]) -> None: ...
-
 def get_signer_verifier(
     uri: str,
     hash_func: _HashFuncLike,
@@ -112,6 +114,7 @@ def get_signer_verifier(
     stdout_limit: Optional[int],
     stderr: str,
 ) -> SignerVerifier: ...
+def option_table() -> list[dict[str, Any]]: ...
 def list_plugins(path: Optional[_SearchPath] = None) -> list[PluginInfo]: ...
 def plugin_dirs() -> list[Path]: ...
 def public_key_der(pem: Union[bytes, str]) -> tuple[bytes, str]: ...
@@ -123,7 +126,11 @@ def hash_func_info(number: int) -> tuple[str, str, Optional[int]]: ...
 def serve(handler: object, argv: Sequence[str], stdin: Union[BinaryIO, int], stdout: Union[BinaryIO, int]) -> int: ...
 def decode_request(
     data: Union[str, bytes],
-) -> tuple[dict[str, Any], str, _ContextTuple, Optional[str], Optional[bytes], Optional[_OptionsTuple]]: ...
+) -> tuple[
+    dict[str, Any], str, _ContextTuple, Optional[str], Optional[bytes], Optional[_OptionsTuple], dict[str, Any]
+]: ...
+def encode_request(fields: dict[str, Any]) -> str: ...
+def decode_response_fields(method: str, stdout: bytes) -> dict[str, Any]: ...
 def encode_response(method: str, result: object) -> bytes: ...
 def encode_error(message: str) -> bytes: ...
 def decode_response(method: str, stdout: bytes) -> tuple[str, object]: ...

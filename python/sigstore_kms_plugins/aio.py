@@ -12,10 +12,11 @@
 How it works: a call whose message is in memory (``bytes``, ``bytearray``, ``memoryview``, other
 buffers), or that has none, is driven by the running event loop itself: the plugin is started
 (the start returns once it is running) and its pipes are watched through one epoll descriptor per
-loop, registered once with ``loop.add_reader``, with non-blocking I/O only and no thread at all. A call whose message is a
-path or a file object, which could block the loop while it is read, runs on the extension's Tokio
-runtime instead (the same engine as the blocking methods and the Rust API), its result handed to
-the loop with ``loop.call_soon_threadsafe``. Either way the event loop never blocks and no Python
+loop, registered once with ``loop.add_reader``, with non-blocking I/O only and no thread at all. A
+call whose message is a path or a file object, which could block the loop while it is read, runs
+on a worker thread of the Rust core instead (the same engine as the blocking methods and the Rust
+API), its result coming back through the same descriptor. Either way the event loop never blocks
+and no Python
 thread is taken per call, so hundreds of plugin calls can be in flight at once; results and
 exceptions are the same. **Cancelling** the awaiting task (``task.cancel()``,
 ``asyncio.wait_for`` / ``asyncio.timeout`` expiring, a ``TaskGroup`` failing) aborts the call and

@@ -84,7 +84,7 @@ where
     let mut message = PyMessage::from_py(data)?;
     let state = message.state();
     let result = py.detach(move || f(&mut message));
-    state.finish(py)?;
+    state.after_call(py)?;
     result.map_err(|e| to_py_err(py, &e))
 }
 

@@ -23,7 +23,7 @@ fn flush_std() {
 #[pyfunction]
 #[allow(clippy::needless_pass_by_value)]
 fn cli_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let dirs = crate::plugin_dirs::get(py);
+    let dirs = crate::discovery::plugin_dirs(py);
     let code = py.detach(|| sigstore_kms_cli::run_with_plugin_dirs(argv, dirs));
     flush_std();
     code

@@ -5,18 +5,22 @@
 //!   `.stderr_tail`, `.plugin`, `.method`, `.program_path`, `.message` and `.searched` set, and
 //!   a `__cause__` where one helps: the OS error behind an execution failure, or the Python
 //!   exception an in-process provider raised.
+//!   An invalid option or argument ([`ErrorKind::InvalidOption`]) is Python's own `TypeError` or
+//!   `ValueError`, as for any bad argument.
 //! * Python → Rust: [`handler_error`] turns an exception raised by a Python handler into the
-//!   [`HandlerError`] that becomes the plugin's `errorMessage`.
+//!   [`HandlerError`](struct@HandlerError) that becomes the plugin's `errorMessage`, with the exception itself as its
+//!   source ([`PyException`]): the caller gets it back through the core's error, not through a
+//!   side channel.
 
-use std::cell::RefCell;
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use pyo3::exceptions::{PyException, PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
-use sigstore_kms_plugins::{Error, ErrorKind, HandlerError};
+use sigstore_kms_plugins::{Error, ErrorKind, HandlerError, OptionProblem};
 
 /// The Python module holding the exception classes.
 const ERRORS_MODULE: &str = "sigstore_kms_plugins.errors";
@@ -42,10 +46,22 @@ fn errors_attr<'py>(py: Python<'py>, cell: &'static PyOnceLock<Py<PyAny>>, name:
     cell.get_or_try_init(py, || py.import(ERRORS_MODULE)?.getattr(name).map(Bound::unbind)).map(|c| c.bind(py).clone())
 }
 
-/// Converts a core error into the package's exception, chaining `cause` (the exception a Python
-/// provider raised) or else the OS error behind the failure as `__cause__`.
-pub fn to_py_err(py: Python<'_>, err: &Error, cause: Option<PyErr>) -> PyErr {
-    let built = build_exception(py, err);
+/// Converts a core error into the package's exception, with as `__cause__` the exception a
+/// Python provider raised or else the OS error behind the failure. An exception of a provider
+/// that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`) is re-raised as it is.
+#[must_use]
+pub fn to_py_err(py: Python<'_>, mut err: Error) -> PyErr {
+    if let Error::InvalidOption { problem, .. } = &err {
+        return match problem {
+            OptionProblem::WrongType | OptionProblem::Unknown => PyTypeError::new_err(err.to_string()),
+            _ => PyValueError::new_err(err.to_string()),
+        };
+    }
+    let cause = match err.take_handler_source().and_then(|s| s.downcast::<PyException>().ok()).map(|e| e.0) {
+        Some(c) if !c.is_instance_of::<pyo3::exceptions::PyException>(py) => return c,
+        other => other,
+    };
+    let built = build_exception(py, &err);
     let exc = match built {
         Ok(e) => e,
         // Only if the package itself is broken (errors.py missing): still raise something useful.
@@ -55,7 +71,7 @@ pub fn to_py_err(py: Python<'_>, err: &Error, cause: Option<PyErr>) -> PyErr {
             return e;
         }
     };
-    if let Some(cause) = cause.or_else(|| os_error_cause(err)) {
+    if let Some(cause) = cause.or_else(|| os_error_cause(&err)) {
         exc.set_cause(py, Some(cause));
     }
     exc
@@ -120,37 +136,35 @@ fn type_name(py: Python<'_>, err: &PyErr) -> String {
     err.get_type(py).name().map_or_else(|_| "Exception".to_owned(), |n| n.to_string())
 }
 
-/// What to do with the Python exception behind a [`HandlerError`], besides its text.
+/// A Python exception as the source of a [`HandlerError`](struct@HandlerError).
+#[derive(Debug)]
+pub struct PyException(pub PyErr);
+
+impl fmt::Display for PyException {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for PyException {}
+
+/// Whether the exception behind a handler's error is printed (besides becoming its text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Report {
-    /// Keep it for the caller on this thread ([`take_stashed`]): an in-process provider's
-    /// exception becomes the `__cause__` of the `PluginReturnedError` the caller sees.
-    Stash,
+    /// No: an in-process provider's exception becomes the `__cause__` of the
+    /// `PluginReturnedError` the caller sees.
+    Quiet,
     /// Print its traceback to stderr (a plugin program: the host shows the plugin's stderr),
-    /// unless it is a `HandlerError`, which is an expected answer. Exceptions that are not
-    /// `Exception`s (`KeyboardInterrupt`, `SystemExit`) are also stashed, to be re-raised once
-    /// the response is written.
+    /// unless it is a `HandlerError`, which is an expected answer, or not an `Exception` (those
+    /// are re-raised once the response is written).
     Print,
-}
-
-thread_local! {
-    static STASH: RefCell<Option<PyErr>> = const { RefCell::new(None) };
-}
-
-/// Takes the exception stashed by the last failing Python handler call on this thread.
-#[must_use]
-pub fn take_stashed() -> Option<PyErr> {
-    STASH.with(|s| s.borrow_mut().take())
-}
-
-fn stash(err: PyErr) {
-    STASH.with(|s| *s.borrow_mut() = Some(err));
 }
 
 static HANDLER_ERROR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
-/// The `errorMessage` for an exception a Python handler raised: the text of a `HandlerError`
-/// as it is, `"TypeName: text"` for any other exception.
+/// The error for an exception a Python handler raised: its message is the text of a
+/// `HandlerError` as it is, `"TypeName: text"` for any other exception; its source is the
+/// exception.
 pub fn handler_error(py: Python<'_>, err: PyErr, report: Report) -> HandlerError {
     let expected = errors_attr(py, &HANDLER_ERROR, "HandlerError").is_ok_and(|c| err.matches(py, c).unwrap_or(false));
     let value = err.value(py);
@@ -165,15 +179,17 @@ pub fn handler_error(py: Python<'_>, err: PyErr, report: Report) -> HandlerError
             format!("{type_name}: {text}")
         }
     };
-    match report {
-        Report::Stash => stash(err),
-        Report::Print => {
-            if !err.is_instance_of::<PyException>(py) {
-                stash(err);
-            } else if !expected {
-                err.display(py);
-            }
-        }
+    if report == Report::Print && !expected && err.is_instance_of::<pyo3::exceptions::PyException>(py) {
+        err.display(py);
     }
-    HandlerError::new(message)
+    HandlerError::with_source(message, PyException(err))
+}
+
+/// The exception behind a handler's error that must be re-raised as it is (one that is not an
+/// `Exception`: `KeyboardInterrupt`, `SystemExit`), if any.
+#[must_use]
+pub fn must_reraise(py: Python<'_>, error: HandlerError) -> Option<PyErr> {
+    let (_, source) = error.into_parts();
+    let exc = source?.downcast::<PyException>().ok()?.0;
+    (!exc.is_instance_of::<pyo3::exceptions::PyException>(py)).then_some(exc)
 }

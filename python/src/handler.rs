@@ -1,14 +1,15 @@
-//! Python objects as [`KmsHandler`]s: in-process providers (`register_provider`) and plugins
-//! written in Python (`sigstore_kms_plugins.plugin.serve`) share this adapter.
+//! Python objects as [`KmsHandler`]s: in-process providers ([`crate::provider`]) and plugins
+//! written in Python ([`crate::plugin`]) share this adapter.
 //!
 //! Each call attaches to the interpreter and goes through `sigstore_kms_plugins._bridge`, which
 //! builds the `CallContext`/`MessageOptions` objects, wraps the message in a buffered binary
-//! stream, calls the handler's method and checks what it returned. Exceptions become the
-//! `errorMessage` (see [`crate::error::handler_error`]).
+//! stream, calls the handler's method and checks what it returned. An exception becomes the
+//! `errorMessage`, and the exception itself the error's source (see
+//! [`crate::error::handler_error`]).
 
 use std::io::Read;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::thread::ThreadId;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,7 +17,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyBytes;
-use sigstore_kms_plugins::{self as core, CallContext, HandlerError, KmsHandler, MessageOptions, ProviderFactory};
+use sigstore_kms_plugins::{self as core, CallContext, HandlerError, KmsHandler, MessageOptions};
 
 use crate::error::{self, Report};
 
@@ -241,44 +242,7 @@ impl MessageStream {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// In-process providers
-
-/// `register_provider(prefix, factory)`: key URIs starting with `prefix://` are served in this
-/// process by `factory(key_ref)`, an object with the six handler methods.
-#[pyfunction]
-fn register_provider(py: Python<'_>, prefix: &str, factory: Py<PyAny>) -> PyResult<()> {
-    if !factory.bind(py).is_callable() {
-        return Err(pyo3::exceptions::PyTypeError::new_err("factory must be callable: factory(key_ref) -> handler"));
-    }
-    let factory: ProviderFactory = Arc::new(move |key_ref: &str| {
-        Python::attach(|py| {
-            let made = factory.bind(py).call1((key_ref,)).and_then(|h| PyHandler::new(py, h.unbind(), Report::Stash));
-            match made {
-                Ok(handler) => Ok(Arc::new(handler) as Arc<dyn KmsHandler>),
-                Err(e) => Err(error::handler_error(py, e, Report::Stash)),
-            }
-        })
-    });
-    core::register_provider(prefix, factory).map_err(|e| error::to_py_err(py, &e, None))
-}
-
-/// `unregister_provider(prefix) -> bool`: whether there was one.
-#[pyfunction]
-fn unregister_provider(prefix: &str) -> bool {
-    core::unregister_provider(prefix)
-}
-
-/// `registered_providers() -> list[str]`: the registered prefixes (`"name://"`).
-#[pyfunction]
-fn registered_providers() -> Vec<String> {
-    core::registered_providers()
-}
-
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MessageStream>()?;
-    m.add_function(wrap_pyfunction!(register_provider, m)?)?;
-    m.add_function(wrap_pyfunction!(unregister_provider, m)?)?;
-    m.add_function(wrap_pyfunction!(registered_providers, m)?)?;
     Ok(())
 }

@@ -13,9 +13,9 @@
 //! a file object's `read` is kept and re-raised to the caller instead of the plugin error it
 //! causes.
 //!
-//! The messages held in memory (`bytes`, copied buffers: [`PyMessage::into_memory`]) are what an
-//! awaited call can write from the event loop itself (`crate::event_loop`): writing them
-//! never blocks. The others are read on the Tokio runtime's threads.
+//! The messages held in memory (`bytes`, copied buffers) become the core's in-memory messages
+//! ([`PyMessage::into_core`]): an awaited call writes them from the event loop itself, since
+//! writing them never blocks. The others are read on a worker thread of the core's reactor.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -45,7 +45,7 @@ pub struct MessageState {
 impl MessageState {
     /// After the call: re-raises the exception a Python `read()` raised, and moves a file object
     /// read with `pread` past the bytes that were read (as if they had been read through it).
-    pub fn finish(&self, py: Python<'_>) -> PyResult<()> {
+    pub fn after_call(&self, py: Python<'_>) -> PyResult<()> {
         if let Some(err) = self.error.lock().unwrap_or_else(PoisonError::into_inner).take() {
             return Err(err);
         }
@@ -64,11 +64,11 @@ impl MessageState {
 
 /// A message to stream to a plugin (see the module docs).
 pub struct PyMessage {
-    source: Source,
+    body: Body,
     state: Arc<MessageState>,
 }
 
-enum Source {
+enum Body {
     /// An immutable `bytes` object, read in place.
     Bytes(BytesView),
     /// A copy of a mutable buffer.
@@ -110,12 +110,12 @@ impl PyMessage {
     /// The message for `data` (see the module docs for what is accepted).
     pub fn from_py(data: &Bound<'_, PyAny>) -> PyResult<PyMessage> {
         let py = data.py();
-        let plain = |source| Ok(PyMessage { source, state: Arc::new(MessageState::default()) });
+        let plain = |body| Ok(PyMessage { body, state: Arc::new(MessageState::default()) });
         if let Ok(bytes) = data.cast::<PyBytes>() {
-            return plain(Source::Bytes(BytesView::new(bytes)));
+            return plain(Body::Bytes(BytesView::new(bytes)));
         }
         if let Ok(array) = data.cast::<PyByteArray>() {
-            return plain(Source::Owned(io::Cursor::new(array.to_vec())));
+            return plain(Body::Owned(io::Cursor::new(array.to_vec())));
         }
         if data.is_instance_of::<PyString>() {
             return Err(PyTypeError::new_err(
@@ -124,7 +124,7 @@ impl PyMessage {
             ));
         }
         if data.is_instance_of::<PyMemoryView>() {
-            return plain(Source::Owned(io::Cursor::new(copy_buffer(data)?)));
+            return plain(Body::Owned(io::Cursor::new(copy_buffer(data)?)));
         }
         if data.hasattr("__fspath__")? {
             let path: std::path::PathBuf = data.extract()?;
@@ -132,12 +132,17 @@ impl PyMessage {
             let opened = py.detach(|| {
                 let file = File::open(&path)?;
                 if file.metadata()?.is_dir() {
-                    return Err(io::Error::from_raw_os_error(libc::EISDIR));
+                    // Reading a directory fails with the OS's own error (EISDIR), which Python
+                    // turns into IsADirectoryError, as its open() does.
+                    return Err((&file)
+                        .read(&mut [0u8; 1])
+                        .err()
+                        .unwrap_or_else(|| io::ErrorKind::IsADirectory.into()));
                 }
                 Ok(file)
             });
             return match opened {
-                Ok(file) => plain(Source::File(file)),
+                Ok(file) => plain(Body::File(file)),
                 Err(e) => Err(crate::error::os_error(&e, Some(&path))),
             };
         }
@@ -151,11 +156,11 @@ impl PyMessage {
             if let Some(message) = from_descriptor(data, &io_module)? {
                 return Ok(message);
             }
-            return plain(Source::Python { obj: data.clone().unbind(), pending: Vec::new(), start: 0, eof: false });
+            return plain(Body::Python { obj: data.clone().unbind(), pending: Vec::new(), start: 0, eof: false });
         }
         // Any other object exporting a buffer (array.array, numpy arrays, mmap, ...).
         if let Ok(bytes) = copy_buffer(data) {
-            return plain(Source::Owned(io::Cursor::new(bytes)));
+            return plain(Body::Owned(io::Cursor::new(bytes)));
         }
         Err(PyTypeError::new_err(format!(
             "the message must be bytes, a binary file object or a path-like object, not {}",
@@ -169,35 +174,21 @@ impl PyMessage {
         Arc::clone(&self.state)
     }
 
-    /// The message as bytes in memory (a `bytes` object read in place, or a copied buffer),
-    /// for calls driven by the event loop; anything read from a file or a Python object is given
-    /// back.
-    pub fn into_memory(self) -> Result<InMemory, PyMessage> {
-        match self.source {
-            Source::Bytes(view) => Ok(InMemory::Bytes(view)),
-            Source::Owned(cursor) => Ok(InMemory::Owned(cursor)),
-            source => Err(PyMessage { source, state: self.state }),
+    /// The message as the core takes it: bytes in memory (a `bytes` object read in place, or a
+    /// copied buffer), which an event loop can send, or this reader, which needs a thread.
+    #[must_use]
+    pub fn into_core(self) -> sigstore_kms_plugins::Message {
+        match self.body {
+            Body::Bytes(view) => sigstore_kms_plugins::Message::from_bytes(view),
+            Body::Owned(cursor) => sigstore_kms_plugins::Message::from_bytes(cursor.into_inner()),
+            body => sigstore_kms_plugins::Message::from_reader(PyMessage { body, state: self.state }),
         }
     }
 }
 
-/// A message held in memory, from its current position (see [`PyMessage::into_memory`]).
-pub enum InMemory {
-    /// An immutable `bytes` object, used in place.
-    Bytes(BytesView),
-    /// A copy of a mutable buffer.
-    Owned(io::Cursor<Vec<u8>>),
-}
-
-impl AsRef<[u8]> for InMemory {
+impl AsRef<[u8]> for BytesView {
     fn as_ref(&self) -> &[u8] {
-        match self {
-            InMemory::Bytes(view) => view.as_slice().get(view.pos..).unwrap_or_default(),
-            InMemory::Owned(cursor) => {
-                let pos = usize::try_from(cursor.position()).unwrap_or(usize::MAX);
-                cursor.get_ref().get(pos..).unwrap_or_default()
-            }
-        }
+        self.as_slice().get(self.pos..).unwrap_or_default()
     }
 }
 
@@ -232,31 +223,31 @@ fn from_descriptor(obj: &Bound<'_, PyAny>, io_module: &Bound<'_, PyModule>) -> P
     if seekable {
         let offset: u64 = obj.call_method0("tell")?.extract()?;
         let state = MessageState { file_object: Some((obj.clone().unbind(), offset)), ..MessageState::default() };
-        Ok(Some(PyMessage { source: Source::FileAt { file, offset }, state: Arc::new(state) }))
+        Ok(Some(PyMessage { body: Body::FileAt { file, offset }, state: Arc::new(state) }))
     } else {
-        Ok(Some(PyMessage { source: Source::File(file), state: Arc::new(MessageState::default()) }))
+        Ok(Some(PyMessage { body: Body::File(file), state: Arc::new(MessageState::default()) }))
     }
 }
 
 impl Read for PyMessage {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        match &mut self.source {
-            Source::Bytes(view) => {
+        match &mut self.body {
+            Body::Bytes(view) => {
                 let rest = &view.as_slice()[view.pos..];
                 let n = rest.len().min(out.len());
                 out[..n].copy_from_slice(&rest[..n]);
                 view.pos += n;
                 Ok(n)
             }
-            Source::Owned(cursor) => cursor.read(out),
-            Source::File(file) => file.read(out),
-            Source::FileAt { file, offset } => {
+            Body::Owned(cursor) => cursor.read(out),
+            Body::File(file) => file.read(out),
+            Body::FileAt { file, offset } => {
                 let n = file.read_at(out, *offset)?;
                 *offset += n as u64;
                 self.state.consumed.fetch_add(n as u64, Ordering::Relaxed);
                 Ok(n)
             }
-            Source::Python { obj, pending, start, eof } => {
+            Body::Python { obj, pending, start, eof } => {
                 if *start == pending.len() {
                     if *eof {
                         return Ok(0);

@@ -1,130 +1,70 @@
-//! Python arguments → core options: hash functions, timeouts, search paths, stderr modes.
+//! Python values → the core's option vocabulary. Every check is the core's
+//! ([`Options::set`] with [`Lang::Python`]); this file only says what kind of Python value each
+//! argument is.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyInt, PyList, PyString, PyTuple};
-use sigstore_kms_plugins::{HashFunc, Options, StderrMode};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use sigstore_kms_plugins::{
+    HashFunc, Lang, OptionValue, Options, Spelling, DEFAULT_STDOUT_LIMIT, DEFAULT_TIMEOUT, OPTIONS,
+};
 
-/// A hash function given as a name (`"sha256"`, `"SHA-256"`), Go's `crypto.Hash` number, or a
-/// `HashFunc` member (an `int`).
-pub fn hash_func(value: &Bound<'_, PyAny>) -> PyResult<HashFunc> {
+use crate::error;
+
+/// `value` as the core takes option values.
+pub fn value(value: &Bound<'_, PyAny>) -> PyResult<OptionValue> {
+    if value.is_none() {
+        return Ok(OptionValue::Null);
+    }
     if value.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err(
-            "hash_func must be a name such as \"sha256\" or Go's crypto.Hash number, not a bool",
-        ));
+        return Ok(OptionValue::Bool(value.extract()?));
     }
     if value.is_instance_of::<PyInt>() {
-        let n: i64 = value.extract()?;
-        return u64::try_from(n).ok().and_then(HashFunc::from_number).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "unknown hash function number {n}: Go's crypto.Hash numbers are 0 (none) to 19"
-            ))
+        return Ok(match value.extract::<i128>() {
+            Ok(n) => OptionValue::Int(n),
+            Err(_) => OptionValue::BigInt(value.str()?.to_string()),
         });
     }
-    if let Ok(name) = value.cast::<PyString>() {
-        return name.to_cow()?.parse::<HashFunc>().map_err(|e| PyValueError::new_err(e.to_string()));
+    if value.is_instance_of::<PyFloat>() {
+        return Ok(OptionValue::Float(value.extract()?));
     }
-    Err(PyTypeError::new_err(format!(
-        "hash_func must be a str (\"sha256\"), an int (Go's crypto.Hash number) or a HashFunc, not {}",
-        value.get_type().name()?
-    )))
-}
-
-/// A timeout in seconds (`int`/`float`) or a `datetime.timedelta`; `None` means no timeout.
-pub fn timeout(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
-    let Some(value) = value.filter(|v| !v.is_none()) else { return Ok(None) };
-    if value.is_instance_of::<PyBool>() {
-        return Err(PyTypeError::new_err("timeout must be a number of seconds, a timedelta or None, not a bool"));
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(text.to_cow().map_or(OptionValue::BadText, |t| OptionValue::Text(t.into_owned())));
     }
-    let seconds: f64 = if value.hasattr("total_seconds")? {
-        value.call_method0("total_seconds")?.extract()?
-    } else {
-        value.extract().map_err(|_| PyTypeError::new_err("timeout must be a number of seconds, a timedelta or None"))?
-    };
-    if !seconds.is_finite() || seconds <= 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "timeout must be a positive number of seconds (or None for no timeout), got {seconds}"
-        )));
+    if value.hasattr("__fspath__")? {
+        return Ok(value.extract::<PathBuf>().map_or(OptionValue::BadText, |p| OptionValue::Path(p.into())));
     }
-    Duration::try_from_secs_f64(seconds).map(Some).map_err(|e| PyValueError::new_err(format!("timeout {seconds}: {e}")))
-}
-
-/// A search path: a PATH-style string (`"dir1:dir2"`), one path-like, or a list of directories.
-pub fn search_path(value: &Bound<'_, PyAny>) -> PyResult<OsString> {
     if value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>() {
-        let mut joined = Vec::new();
-        for (i, item) in value.try_iter()?.enumerate() {
-            let dir: OsString = item?
-                .extract::<PathBuf>()
-                .map(Into::into)
-                .map_err(|_| PyTypeError::new_err("path must be a str, a path-like object, or a list of them"))?;
-            if dir.as_bytes().contains(&b':') {
-                return Err(PyValueError::new_err(format!(
-                    "path entry {:?} contains ':', which separates PATH entries",
-                    dir.to_string_lossy()
-                )));
+        let mut dirs = Vec::new();
+        for item in value.try_iter()? {
+            match item?.extract::<PathBuf>() {
+                Ok(dir) => dirs.push(dir.into()),
+                Err(_) => return Ok(OptionValue::Other("a list holding something that is not a path".into())),
             }
-            if i > 0 {
-                joined.push(b':');
-            }
-            joined.extend_from_slice(dir.as_bytes());
         }
-        return Ok(OsString::from_vec(joined));
+        return Ok(OptionValue::List(dirs));
     }
-    value
-        .extract::<PathBuf>()
-        .map(Into::into)
-        .map_err(|_| PyTypeError::new_err("path must be a str, a path-like object, or a list of them"))
+    // A datetime.timedelta (or anything with total_seconds): a number of seconds.
+    if value.hasattr("total_seconds")? {
+        if let Ok(seconds) = value.call_method0("total_seconds")?.extract::<f64>() {
+            return Ok(OptionValue::Float(seconds));
+        }
+    }
+    Ok(OptionValue::Other(format!("a {}", value.get_type().name()?)))
 }
 
-/// `"inherit"` (the default, as Go), `"capture"` (kept and attached to errors as
-/// `stderr_tail`) or `"null"` (discarded).
-pub fn stderr_mode(value: &str) -> PyResult<StderrMode> {
-    match value {
-        "inherit" => Ok(StderrMode::Inherit),
-        "capture" => Ok(StderrMode::Capture),
-        "null" | "devnull" => Ok(StderrMode::Null),
-        other => {
-            Err(PyValueError::new_err(format!("stderr must be \"inherit\", \"capture\" or \"null\", not {other:?}")))
-        }
-    }
+/// Sets `name` from a Python value; an invalid one raises `TypeError` or `ValueError` naming it.
+pub fn set(py: Python<'_>, options: &mut Options, name: &str, given: &Bound<'_, PyAny>) -> PyResult<()> {
+    options.set(Lang::Python, name, value(given)?).map_err(|e| error::to_py_err(py, e))
 }
 
-/// The keyword arguments of `get_signer_verifier`, as core [`Options`].
-#[allow(clippy::too_many_arguments)]
-pub fn build(
-    hash: &Bound<'_, PyAny>,
-    key_version: Option<String>,
-    remote_verification: bool,
-    timeout_value: Option<&Bound<'_, PyAny>>,
-    path: Option<&Bound<'_, PyAny>>,
-    stdout_limit: Option<usize>,
-    stderr: &str,
-) -> PyResult<Options> {
-    let mut options = Options::default()
-        .hash_func(hash_func(hash)?)
-        .remote_verification(remote_verification)
-        .timeout(timeout(timeout_value)?)
-        .stderr(stderr_mode(stderr)?)
-        .plugin_dirs(crate::plugin_dirs::get(hash.py()));
-    if let Some(v) = key_version {
-        options = options.key_version(v);
-    }
-    if let Some(p) = path.filter(|p| !p.is_none()) {
-        options = options.search_path(search_path(p)?);
-    }
-    if let Some(limit) = stdout_limit {
-        if limit == 0 {
-            return Err(PyValueError::new_err("stdout_limit must be a positive number of bytes"));
-        }
-        options = options.stdout_limit(limit);
-    }
-    Ok(options)
+/// A hash function given as a name, Go's `crypto.Hash` number, or a `HashFunc`, checked as the
+/// `hash_func` option.
+pub fn hash_func(given: &Bound<'_, PyAny>) -> PyResult<HashFunc> {
+    let mut options = Options::default();
+    set(given.py(), &mut options, "hash_func", given)?;
+    Ok(options.get_hash_func())
 }
 
 /// `parse_hash_func(value) -> int`: Go's number for a hash name, number or `HashFunc`.
@@ -136,13 +76,41 @@ fn parse_hash_func(value: &Bound<'_, PyAny>) -> PyResult<u32> {
 /// `hash_func_info(number) -> (name, go_name, digest_size | None)`.
 #[pyfunction]
 fn hash_func_info(number: u64) -> PyResult<(&'static str, &'static str, Option<usize>)> {
-    let h = HashFunc::from_number(number)
-        .ok_or_else(|| PyValueError::new_err(format!("unknown hash function number {number}")))?;
+    let h = HashFunc::from_number(number).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!("unknown hash function number {number} (0 to 19)"))
+    })?;
     Ok((h.name(), h.go_name(), h.digest_len()))
+}
+
+fn spelling<'py>(py: Python<'py>, s: &Spelling) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", s.name)?;
+    d.set_item("accepts", s.accepts)?;
+    d.set_item("default", s.default)?;
+    Ok(d)
+}
+
+/// `option_table() -> list[dict]`: the core's option table, every language's spelling.
+#[pyfunction]
+fn option_table(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    OPTIONS
+        .iter()
+        .map(|o| {
+            let d = PyDict::new(py);
+            d.set_item("meaning", o.meaning)?;
+            for lang in Lang::ALL {
+                d.set_item(lang.as_str(), o.spelling(lang).map(|s| spelling(py, s)).transpose()?)?;
+            }
+            Ok(d)
+        })
+        .collect()
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_hash_func, m)?)?;
     m.add_function(wrap_pyfunction!(hash_func_info, m)?)?;
+    m.add_function(wrap_pyfunction!(option_table, m)?)?;
+    m.add("DEFAULT_TIMEOUT", DEFAULT_TIMEOUT.as_secs_f64())?;
+    m.add("DEFAULT_STDOUT_LIMIT", DEFAULT_STDOUT_LIMIT)?;
     Ok(())
 }

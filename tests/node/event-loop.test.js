@@ -1,5 +1,5 @@
 'use strict';
-// Calls driven by Node's own event loop (node/src/event_loop.rs): a plugin program with the
+// Calls driven by Node's own event loop (node/src/reactor.rs, the core's Reactor): a plugin program with the
 // message in memory. What they must not leave behind, and what must still work when the
 // environment running them goes away.
 
@@ -90,5 +90,41 @@ test('a worker ending with calls still running kills their plugins and takes not
     assert.ok(liveChildren().length >= 4, 'the hanging plugins run while the worker does');
     await w.terminate();
     await until('the worker\'s plugins killed and reaped', () => liveChildren().length === 0);
+  }
+});
+
+test('a worker ending with file and stream calls running kills their plugins too', async (t) => {
+  const { Worker } = require('node:worker_threads');
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'skp-teardown-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'message.bin');
+  fs.writeFileSync(file, Buffer.alloc(1 << 20, 1));
+  // Every kind of call that does not run on the event loop: a file, a Readable that never ends
+  // (the plugin would wait for it for ever), a Readable that ends, all on a plugin that hangs.
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { Readable } = require('node:stream');
+    const kms = require(workerData.index);
+    const hang = kms.getSignerVerifier('hang://k', { path: workerData.path, timeoutMs: 0 });
+    hang.signMessage({ path: workerData.file }).catch(() => {});
+    hang.signMessage(new Readable({ read() {} })).catch(() => {});
+    hang.verifySignature(Buffer.from('s'), Readable.from([Buffer.from('message')])).catch(() => {});
+    parentPort.postMessage('started');
+  `;
+  for (let round = 0; round < 2; round++) {
+    const w = new Worker(code, {
+      eval: true,
+      workerData: { index: path.join(root, 'node', 'index.js'), path: fixturePath, file },
+    });
+    await new Promise((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+    await until('the three plugins started', () => liveChildren().length >= 3);
+    const started = Date.now();
+    await w.terminate();
+    await until('the worker\'s plugins killed and reaped', () => liveChildren().length === 0);
+    // Long before any timeout of their own (there is none here): they ended with their worker.
+    assert.ok(Date.now() - started < 5000);
   }
 });

@@ -7,6 +7,7 @@ const { spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const path = require('node:path');
 const { test } = require('node:test');
+const util = require('node:util');
 
 const { api, root, fixturePath, fixtureKeyPem, fixturePubPem, rejection, thrown, patternStream } = require('./helpers.js');
 const { codes, KmsPluginError } = api;
@@ -171,6 +172,34 @@ test('a provider wins over a plugin program of the same name; unregistering rest
   const sv = api.getSignerVerifier('fixture://k', { path: fixturePath, stderr: 'capture' });
   assert.ok(sv.programPath.endsWith('sigstore-kms-fixture'));
   assert.equal(await sv.defaultAlgorithm(), 'ecdsa-p256');
+});
+
+test('a provider is found by the parsed plugin name: pkcs11 serves RFC 7512 URIs; inspect hides the PIN', async (t) => {
+  const given = [];
+  api.registerProvider('pkcs11', (keyRef) => {
+    given.push(keyRef);
+    return { defaultAlgorithm: (ctx) => `alg-for ${ctx.keyResourceID}` };
+  });
+  t.after(() => api.unregisterProvider('pkcs11'));
+  const reference = 'token=ci;object=k?module-path=/m.so&pin-value=8264';
+  for (const uri of [`pkcs11:${reference}`, `pkcs11://${reference}`]) {
+    const sv = api.getSignerVerifier(uri);
+    assert.equal(sv.programPath, null, `${uri} reached the provider`);
+    assert.equal(sv.keyRef, reference);
+    assert.equal(await sv.defaultAlgorithm(), `alg-for ${reference}`);
+    const shown = util.inspect(sv);
+    assert.ok(!shown.includes('8264') && shown.includes('pin-value=[redacted]'), shown);
+  }
+  assert.deepEqual(given, [reference, reference]);
+  // A name that merely starts like a registered one is another plugin.
+  assert.equal(thrown(() => api.getSignerVerifier('pkcs11x://k', { path: fixturePath })).code, codes.PLUGIN_NOT_FOUND);
+});
+
+test('inspecting a plugin program\'s signer-verifier hides a PIN in its key reference', () => {
+  const sv = api.getSignerVerifier('fixture://token=t;object=k?pin-value=8264', { path: fixturePath });
+  const shown = util.inspect(sv);
+  assert.ok(shown.includes('sigstore-kms-fixture') && shown.includes('pin-value=[redacted]'), shown);
+  assert.ok(!shown.includes('8264'), shown);
 });
 
 test('bad provider prefixes are refused', () => {

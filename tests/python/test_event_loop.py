@@ -1,9 +1,10 @@
-"""Awaited calls driven by the running asyncio loop itself (python/src/event_loop.rs).
+"""Awaited calls on the running asyncio loop's reactor (python/src/reactor.rs, the core's Reactor).
 
 A call on a plugin program with no message or an in-memory one (bytes, bytearray, memoryview,
-other buffers) is driven by the loop (add_reader/add_writer on the plugin's pipes and pidfd, one
-timer); a message read from a path or a file object takes the Tokio runtime. Both must give the
-same results and the same errors, and neither may leave a process or a descriptor behind."""
+other buffers) is driven by the loop (the plugin's pipes and pidfd in the reactor's epoll, behind
+the one descriptor the loop watches); a message read from a path or a file object runs on a core
+worker thread, its result coming back through the same descriptor. Both must give the same results
+and the same errors, and neither may leave a process or a descriptor behind."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ MESSAGE_KINDS: dict[str, Callable[[bytes, Path], Any]] = {
     "bytes": lambda data, tmp: data,  # event loop, used in place
     "bytearray": lambda data, tmp: bytearray(data),  # event loop, copied
     "memoryview": lambda data, tmp: memoryview(data),  # event loop, copied
-    "path": lambda data, tmp: _write(tmp / "msg.bin", data),  # Tokio runtime
-    "bytesio": lambda data, tmp: io.BytesIO(data),  # Tokio runtime
+    "path": lambda data, tmp: _write(tmp / "msg.bin", data),  # a core worker thread
+    "bytesio": lambda data, tmp: io.BytesIO(data),  # a core worker thread
 }
 
 
@@ -146,7 +147,7 @@ def test_noshebang_keeps_the_os_error_as_cause() -> None:
 
 
 def test_in_memory_messages_use_no_thread_and_files_use_the_runtime(tmp_path: Path) -> None:
-    # In a fresh process: the Tokio runtime (threads named sigstore-kms-rt) starts only when a
+    # In a fresh process: the core's worker threads (named sigstore-kms-rt) start only when a
     # call needs it.
     msg = tmp_path / "msg.bin"
     msg.write_bytes(DATA)
@@ -188,7 +189,7 @@ def test_cancelling_kills_the_plugin_and_leaves_no_descriptor(message: str, tmp_
         return sv.sign_message(big)
 
     async def main() -> None:
-        await aio("fixture://k").sign_message(big)  # starts the Tokio runtime (its descriptors stay)
+        await aio("fixture://k").sign_message(big)  # starts a worker thread (whatever it keeps stays)
         await aio("fixture://k").default_algorithm()  # makes this loop's reactor (as above)
         fds = open_fds()
         task = asyncio.ensure_future(call())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import threading
 from typing import Any, BinaryIO, Callable, Iterator, List, Sequence
@@ -155,6 +156,34 @@ def test_provider_wins_over_path(echo: List[Echo]) -> None:
     assert skp.get_signer_verifier("fixture://k", path=FIXTURE_PATH).program_path is not None
 
 
+def test_a_pkcs11_provider_serves_rfc_7512_uris_and_repr_hides_the_pin() -> None:
+    # Providers are found by the plugin name the URI parses to: `pkcs11:...` (RFC 7512, no //)
+    # is the plugin `pkcs11`, as `pkcs11://...` is.
+    made: List[Echo] = []
+    skp.register_provider("pkcs11", lambda ref: made.append(Echo(ref)) or made[-1])
+    reference = "token=ci;object=k?module-path=/m.so&pin-value=8264"
+    try:
+        for uri in (f"pkcs11:{reference}", f"pkcs11://{reference}"):
+            sv = skp.get_signer_verifier(uri)
+            assert sv.program_path is None
+            assert sv.key_ref == reference
+            assert sv.default_algorithm().startswith(reference + "|")
+            assert asyncio.run(sv.aio.default_algorithm()).startswith(reference + "|")
+            for shown in (repr(sv), repr(sv.aio)):
+                assert "8264" not in shown and "pin-value=[redacted]" in shown, shown
+        assert [e.key_ref for e in made] == [reference, reference]
+    finally:
+        assert skp.unregister_provider("pkcs11")
+
+
+def test_repr_of_a_plugin_key_hides_the_pin() -> None:
+    from conftest import FIXTURE_PATH
+
+    sv = skp.get_signer_verifier("fixture://token=t;object=k?pin-value=8264", path=FIXTURE_PATH)
+    for shown in (repr(sv), repr(sv.aio)):
+        assert "sigstore-kms-fixture" in shown and "8264" not in shown and "pin-value=[redacted]" in shown, shown
+
+
 def test_message_is_streamed_and_revoked_after_the_call(echo: List[Echo], api: Api) -> None:
     from conftest import PatternReader
 
@@ -230,3 +259,23 @@ def test_deadline_is_passed(echo: List[Echo]) -> None:
     remaining = seen[0].time_remaining()
     assert remaining is not None and 50 < remaining <= 60
     assert seen[1].deadline is None and seen[1].time_remaining() is None
+
+
+def test_the_cause_is_the_handlers_own_exception(api: Api) -> None:
+    """The exception travels back through the core's error (HandlerError's source), not a copy
+    and not a thread-local: the caller gets the very object the handler raised."""
+    raised: List[BaseException] = []
+
+    class Raiser(skp.Handler):
+        def default_algorithm(self, ctx: CallContext) -> str:
+            e = RuntimeError("mine")
+            raised.append(e)
+            raise e
+
+    skp.register_provider("raiser", lambda ref: Raiser())
+    try:
+        with pytest.raises(skp.PluginReturnedError, match="RuntimeError: mine") as info:
+            api("raiser://k").default_algorithm()
+        assert info.value.__cause__ is raised[-1]
+    finally:
+        skp.unregister_provider("raiser")

@@ -279,3 +279,42 @@ def test_requests_are_decoded_with_go_rules() -> None:
     assert req.algorithm == "a"
     with pytest.raises(ValueError, match="cannot decode"):
         protocol.decode_request('{"methodName":1}')
+
+
+def normalize(value: Any) -> Any:
+    """`None` and absent mean the same on the way in; compare without that difference."""
+    if isinstance(value, dict):
+        return {k: normalize(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(("name", "vector"), REQUESTS, ids=[n for n, _ in REQUESTS])
+def test_requests_in_the_vectors_shape_both_ways(name: str, vector: Dict[str, Any]) -> None:
+    # The same shape the Node codec's encodeRequest/decodeRequest use (tests/node/vectors.test.js).
+    assert protocol.encode_request(vector["fields"]) == vector["expected"]
+    assert normalize(protocol.decode_request(vector["expected"]).fields) == normalize(vector["fields"])
+
+
+@pytest.mark.parametrize(("name", "vector"), RESPONSES, ids=[n for n, _ in RESPONSES])
+def test_responses_in_the_vectors_shape(name: str, vector: Dict[str, Any]) -> None:
+    got = protocol.decode_response_fields(vector["method"], stdout_of(vector))
+    expect = vector["expect"]
+    if "ok" in expect:
+        assert got == {"ok": expect["ok"]}
+        if name.startswith("handler_") and name != "handler_supported_algorithms_nil":
+            assert protocol.encode_response(vector["method"], expect["ok"]) == stdout_of(vector)
+    else:
+        assert got["error"] == expect["error"] and got["message"]
+
+
+def test_responses_nested_as_deep_as_go_accepts() -> None:
+    def answer(levels: int) -> bytes:
+        return ('{"debug":' + "[" * (levels - 1) + "]" * (levels - 1) + ',"signMessage":{"signature":"AQID"}}').encode()
+
+    assert protocol.decode_response("signMessage", answer(10_000)) == ("ok", b"\x01\x02\x03")
+    outcome, reason = protocol.decode_response("signMessage", answer(10_001))
+    assert outcome == "InvalidResponse" and "nested more than 10000 levels" in str(reason)
+    with pytest.raises(ValueError, match="fields"):
+        protocol.encode_request({"method": "nope"})

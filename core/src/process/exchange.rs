@@ -24,16 +24,15 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use super::spawn::{spawn, Spec};
-
 use super::{
     Invocation, Output, RunError, RunFailure, Stdin, EXIT_GRACE, MAX_ARG_BYTES, STDERR_TAIL_BYTES, STDIN_CHUNK,
 };
+use crate::sys::{self, SigpipeGuard, Spec};
 
 /// Size of the first chunk read from a [`Stdin::Reader`]; it doubles up to [`STDIN_CHUNK`] while
 /// reads fill it. A small message then costs no large allocation (a fresh 128 KiB buffer is
@@ -44,7 +43,7 @@ const STDIN_FIRST_CHUNK: usize = 16 * 1024;
 /// against a per-user quota (`/proc/sys/fs/pipe-user-pages-soft`, 64 MiB by default), and once
 /// an unprivileged user is past it every new pipe of that user is cut to 8 KiB -- 64 concurrent
 /// calls each growing its pipe up front would use it all.
-const STDIN_PIPE_BYTES: libc::c_int = 1 << 20;
+const STDIN_PIPE_BYTES: usize = 1 << 20;
 /// Bytes read from stdout or stderr per `read`.
 const READ_BYTES: usize = 16 * 1024;
 /// Without a pidfd (kernels before 5.3, other Unixes) the child is checked this often.
@@ -100,11 +99,15 @@ impl Watches {
     }
 }
 
-/// How a run ended.
-pub type Outcome = Result<Output, RunFailure>;
+/// How a run ended: what the plugin wrote, or why the run failed.
+pub type RunResult = Result<Output, RunFailure>;
 
-/// Where the message comes from.
-enum Source<'r> {
+/// The former name of [`RunResult`].
+#[deprecated(since = "0.1.0", note = "renamed RunResult (\"outcome\" meant several things)")]
+pub type Outcome = RunResult;
+
+/// What is left of the message to send.
+enum Pending<'r> {
     None,
     Reader(&'r mut (dyn Read + 'r)),
     Bytes { bytes: Box<dyn AsRef<[u8]> + Send + 'r>, pos: usize },
@@ -115,8 +118,8 @@ enum Source<'r> {
 pub struct Exchange<'r> {
     child: Process,
     stdin: Option<File>,
-    source: Source<'r>,
-    /// The chunk read from a [`Source::Reader`] and not yet written.
+    pending: Pending<'r>,
+    /// The chunk read from a [`Pending::Reader`] and not yet written.
     chunk: Vec<u8>,
     chunk_pos: usize,
     /// How much of the message is read at a time (grows up to [`STDIN_CHUNK`]).
@@ -124,7 +127,7 @@ pub struct Exchange<'r> {
     /// Whether the stdin pipe was grown to [`STDIN_PIPE_BYTES`] (or that was tried).
     stdin_grown: bool,
     /// Reading the message was interrupted by a signal.
-    source_interrupted: bool,
+    read_interrupted: bool,
     stdout_pipe: Option<File>,
     stdout: Vec<u8>,
     stdout_limit: usize,
@@ -150,7 +153,7 @@ impl<'r> Exchange<'r> {
             return Err(RunError::RequestTooLong(inv.request.len()).into());
         }
         let started = Instant::now();
-        let spawned = spawn(&Spec {
+        let spawned = sys::spawn(&Spec {
             program: inv.program,
             args: [inv.version.as_bytes(), inv.request],
             stdin: !matches!(inv.stdin, Stdin::Null),
@@ -159,20 +162,20 @@ impl<'r> Exchange<'r> {
         .map_err(RunError::Spawn)?;
         let (stdin, stdout_pipe, stderr_pipe) =
             (spawned.stdin.map(File::from), Some(File::from(spawned.stdout)), spawned.stderr.map(File::from));
-        let source = match inv.stdin {
-            Stdin::Null => Source::None,
-            Stdin::Reader(r) => Source::Reader(r),
-            Stdin::Bytes(bytes) => Source::Bytes { bytes, pos: 0 },
+        let pending = match inv.stdin {
+            Stdin::Null => Pending::None,
+            Stdin::Reader(r) => Pending::Reader(r),
+            Stdin::Bytes(bytes) => Pending::Bytes { bytes, pos: 0 },
         };
         let mut exchange = Exchange {
             child: Process { pid: spawned.pid, reaped: false, owner: std::process::id() },
             stdin,
-            source,
+            pending,
             chunk: Vec::new(),
             chunk_pos: 0,
             chunk_size: 0,
             stdin_grown: false,
-            source_interrupted: false,
+            read_interrupted: false,
             stdout_pipe,
             stdout: Vec::new(),
             stdout_limit: inv.stdout_limit,
@@ -187,11 +190,11 @@ impl<'r> Exchange<'r> {
             finished: false,
         };
         if let Some(s) = &exchange.stdin {
-            if let Err(e) = set_nonblocking(s.as_raw_fd()) {
+            if let Err(e) = sys::set_nonblocking(s.as_fd()) {
                 return Err(exchange.abort(RunError::Io(e)));
             }
         }
-        if matches!(exchange.source, Source::Bytes { .. }) {
+        if matches!(exchange.pending, Pending::Bytes { .. }) {
             // Bytes in memory go first, as far as the pipe takes them: a small message is then
             // written and stdin closed before the driver watches anything, and (this early) most
             // often before the plugin tries to read it, which saves it a sleep and a wake-up.
@@ -202,14 +205,10 @@ impl<'r> Exchange<'r> {
             // Nothing watches them yet: a message written whole closes stdin right here.
             exchange.release_closed();
         }
-        let outputs = [
-            exchange.stdout_pipe.as_ref().map(AsRawFd::as_raw_fd),
-            exchange.stderr_pipe.as_ref().map(AsRawFd::as_raw_fd),
-        ];
-        for fd in outputs.into_iter().flatten() {
-            if let Err(e) = set_nonblocking(fd) {
-                return Err(exchange.abort(RunError::Io(e)));
-            }
+        let outputs = [exchange.stdout_pipe.as_ref(), exchange.stderr_pipe.as_ref()];
+        let failed = outputs.into_iter().flatten().find_map(|p| sys::set_nonblocking(p.as_fd()).err());
+        if let Some(e) = failed {
+            return Err(exchange.abort(RunError::Io(e)));
         }
         Ok(exchange)
     }
@@ -253,7 +252,7 @@ impl<'r> Exchange<'r> {
 
     /// `channel` is ready: does the I/O it allows, without blocking (except a
     /// [`Stdin::Reader`], which is read when stdin is writable). `Some` when the run is over.
-    pub fn on_ready(&mut self, channel: Channel) -> Option<Outcome> {
+    pub fn on_ready(&mut self, channel: Channel) -> Option<RunResult> {
         if self.finished {
             return None;
         }
@@ -275,7 +274,7 @@ impl<'r> Exchange<'r> {
 
     /// Time passed: enforces the timeout, ends the grace after exit, checks a child that has
     /// no pidfd. `Some` when the run is over.
-    pub fn on_timer(&mut self) -> Option<Outcome> {
+    pub fn on_timer(&mut self) -> Option<RunResult> {
         if self.finished {
             return None;
         }
@@ -293,7 +292,7 @@ impl<'r> Exchange<'r> {
     }
 
     /// Ends the run now: kills the plugin's process group and reaps the plugin.
-    pub fn cancel(&mut self) -> Outcome {
+    pub fn cancel(&mut self) -> RunResult {
         Err(self.abort(RunError::Cancelled))
     }
 
@@ -305,18 +304,18 @@ impl<'r> Exchange<'r> {
 
     /// Whether reading the message was interrupted by a signal since the last call (for the
     /// blocking engine's interrupt check).
-    pub(super) fn take_source_interrupted(&mut self) -> bool {
-        std::mem::take(&mut self.source_interrupted)
+    pub(super) fn take_read_interrupted(&mut self) -> bool {
+        std::mem::take(&mut self.read_interrupted)
     }
 
     /// The run is over if the plugin exited and its pipes are drained (or the grace is over).
-    fn settle(&mut self) -> Option<Outcome> {
+    fn settle(&mut self) -> Option<RunResult> {
         let (status, exited_at) = self.exited?;
         let drained = self.stdout_pipe.is_none() && self.stderr_pipe.is_none();
         if !drained && exited_at.elapsed() < EXIT_GRACE {
             return None;
         }
-        self.finish();
+        self.close_all();
         let stderr_tail = self.stderr_tail();
         Some(match status.signal() {
             Some(signal) => {
@@ -331,14 +330,14 @@ impl<'r> Exchange<'r> {
         self.child.kill_group();
         // After SIGKILL the wait is short (the kernel tearing the process down).
         let _ = self.child.reap();
-        self.finish();
+        self.close_all();
         RunFailure { error, stderr_tail: self.stderr_tail() }
     }
 
     /// Marks the run over and hands every pipe to [`Exchange::release_closed`].
-    fn finish(&mut self) {
+    fn close_all(&mut self) {
         self.finished = true;
-        self.source = Source::None;
+        self.pending = Pending::None;
         if let Some(p) = self.stdin.take() {
             self.closed.push(p.into());
         }
@@ -366,7 +365,7 @@ impl<'r> Exchange<'r> {
         if let Some(p) = self.stdin.take() {
             self.closed.push(p.into());
         }
-        self.source = Source::None;
+        self.pending = Pending::None;
     }
 
     fn stderr_tail(&self) -> Option<String> {
@@ -438,16 +437,16 @@ impl<'r> Exchange<'r> {
     fn write_stdin(&mut self) -> Result<(), RunError> {
         // A write to a pipe whose reader is gone raises SIGPIPE in this thread: blocked here, and
         // the pending signal consumed, so even a host with the default disposition survives.
-        let _sigpipe = SigpipeBlock::new();
+        let _sigpipe = SigpipeGuard::new();
         loop {
             let Some(pipe) = self.stdin.as_mut() else { return Ok(()) };
-            let pending: &[u8] = match &mut self.source {
-                Source::None => {
+            let unsent: &[u8] = match &mut self.pending {
+                Pending::None => {
                     self.close_stdin();
                     return Ok(());
                 }
-                Source::Bytes { bytes, pos } => &(**bytes).as_ref()[*pos..],
-                Source::Reader(reader) => {
+                Pending::Bytes { bytes, pos } => &(**bytes).as_ref()[*pos..],
+                Pending::Reader(reader) => {
                     if self.chunk_pos == self.chunk.len() {
                         // Start small; double while the reads fill the buffer.
                         self.chunk_size = if self.chunk_size == 0 {
@@ -465,7 +464,7 @@ impl<'r> Exchange<'r> {
                                 // (if any) and then comes back here to read again.
                                 self.chunk.clear();
                                 self.chunk_pos = 0;
-                                self.source_interrupted = true;
+                                self.read_interrupted = true;
                                 return Ok(());
                             }
                             Err(e) => return Err(RunError::ReadMessage(e)),
@@ -476,13 +475,13 @@ impl<'r> Exchange<'r> {
                     &self.chunk[self.chunk_pos..]
                 }
             };
-            if pending.is_empty() {
+            if unsent.is_empty() {
                 self.close_stdin(); // end of message: EOF for the plugin
                 return Ok(());
             }
-            match pipe.write(pending) {
-                Ok(n) => match &mut self.source {
-                    Source::Bytes { pos, .. } => *pos += n,
+            match pipe.write(unsent) {
+                Ok(n) => match &mut self.pending {
+                    Pending::Bytes { pos, .. } => *pos += n,
                     _ => self.chunk_pos += n,
                 },
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -492,8 +491,7 @@ impl<'r> Exchange<'r> {
                         return Ok(());
                     }
                     self.stdin_grown = true;
-                    // SAFETY: fcntl on an fd we own.
-                    if unsafe { libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, STDIN_PIPE_BYTES) } < 0 {
+                    if !sys::grow_pipe(pipe.as_fd(), STDIN_PIPE_BYTES) {
                         return Ok(());
                     }
                 }
@@ -512,7 +510,7 @@ impl<'r> Exchange<'r> {
 /// The plugin's process: killed (with its process group) and reaped unless it was reaped
 /// already, on every path out.
 struct Process {
-    pid: libc::pid_t,
+    pid: sys::Pid,
     reaped: bool,
     /// The process that spawned it. A copy of this struct in a child made by `fork()` (a Python
     /// `os.fork()` with a call in flight) must not kill or reap its parent's plugin.
@@ -523,48 +521,37 @@ impl Process {
     /// Kills the plugin's process group. Only called before the child is reaped, while its
     /// pid (and so the group id) cannot have been reused.
     fn kill_group(&mut self) {
-        if self.reaped {
-            return;
-        }
-        // SAFETY: plain syscalls on a pid we own and have not reaped.
-        unsafe {
-            libc::killpg(self.pid, libc::SIGKILL);
-            libc::kill(self.pid, libc::SIGKILL);
+        if !self.reaped {
+            sys::kill_group(self.pid);
         }
     }
 
-    fn wait(&mut self, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
+    fn wait(&mut self, block: bool) -> io::Result<Option<ExitStatus>> {
         if self.reaped {
             return Ok(None);
         }
-        let mut status = 0;
-        loop {
-            // SAFETY: waits for our own child.
-            let rc = unsafe { libc::waitpid(self.pid, &raw mut status, flags) };
-            if rc == self.pid {
+        match sys::wait_pid(self.pid, block) {
+            Ok(Some(status)) => {
                 self.reaped = true;
-                return Ok(Some(ExitStatus::from_raw(status)));
+                Ok(Some(status))
             }
-            if rc == 0 {
-                return Ok(None);
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
+            Ok(None) => Ok(None),
+            Err(e) => {
                 // ECHILD: someone else reaped it (a SIGCHLD handler with SIG_IGN semantics).
-                if e.raw_os_error() == Some(libc::ECHILD) {
+                if sys::is_no_child(&e) {
                     self.reaped = true;
                 }
-                return Err(e);
+                Err(e)
             }
         }
     }
 
     fn reap(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.wait(0)
+        self.wait(true)
     }
 
     fn try_reap(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.wait(libc::WNOHANG)
+        self.wait(false)
     }
 }
 
@@ -575,60 +562,4 @@ impl Drop for Process {
             let _ = self.reap();
         }
     }
-}
-
-/// Blocks `SIGPIPE` in the current thread for the guard's lifetime, and discards a `SIGPIPE`
-/// our own writes left pending.
-pub(super) struct SigpipeBlock {
-    old_mask: libc::sigset_t,
-    was_pending: bool,
-}
-
-impl SigpipeBlock {
-    pub(super) fn new() -> Self {
-        // SAFETY: sigset manipulation on local, initialised sets; pthread_sigmask only affects
-        // this thread.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&raw mut set);
-            libc::sigaddset(&raw mut set, libc::SIGPIPE);
-            libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut old);
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&raw mut pending);
-            let was_pending = libc::sigismember(&raw const pending, libc::SIGPIPE) == 1;
-            SigpipeBlock { old_mask: old, was_pending }
-        }
-    }
-}
-
-impl Drop for SigpipeBlock {
-    fn drop(&mut self) {
-        // SAFETY: as in `new`; sigtimedwait with a zero timeout never blocks.
-        unsafe {
-            if !self.was_pending {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&raw mut set);
-                libc::sigaddset(&raw mut set, libc::SIGPIPE);
-                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                let mut pending: libc::sigset_t = std::mem::zeroed();
-                libc::sigpending(&raw mut pending);
-                if libc::sigismember(&raw const pending, libc::SIGPIPE) == 1 {
-                    libc::sigtimedwait(&raw const set, std::ptr::null_mut(), &raw const zero);
-                }
-            }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &raw const self.old_mask, std::ptr::null_mut());
-        }
-    }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }

@@ -16,7 +16,6 @@
 //! There is no shell anywhere: the program path is executed directly.
 
 pub mod exchange;
-mod spawn;
 
 use std::cell::RefCell;
 use std::io::{self, Read, Write};
@@ -24,7 +23,11 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub use exchange::{Channel, Exchange, Outcome, Watches};
+use crate::sys::{self, PollFd};
+
+#[allow(deprecated)]
+pub use exchange::Outcome;
+pub use exchange::{Channel, Exchange, RunResult, Watches};
 
 /// The kernel's limit on one argument string (`MAX_ARG_STRLEN`, 32 pages), terminating NUL
 /// included.
@@ -190,7 +193,7 @@ impl Drop for RestoreCheck {
 
 /// Runs the plugin to completion on this thread (the blocking engine): `poll(2)` over the
 /// [`Exchange`]'s descriptors, the cancellation fd and the timers.
-pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
+pub fn run(inv: Invocation<'_, '_>) -> RunResult {
     let cancel = inv.cancel;
     let streamed = matches!(inv.stdin, Stdin::Reader(_));
     let mut exchange = Exchange::start(inv)?;
@@ -202,12 +205,12 @@ pub fn run(inv: Invocation<'_, '_>) -> Result<Output, RunFailure> {
             return outcome;
         }
     }
-    drive(&mut exchange, cancel)
+    wait(&mut exchange, cancel)
 }
 
-/// Drives a started exchange to its end on this thread (the blocking engine's loop), with this
+/// Waits on this thread for a started exchange to end (the blocking engine's loop), with this
 /// thread's interrupt check, if any.
-pub(crate) fn drive(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>) -> Result<Output, RunFailure> {
+pub(crate) fn wait(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>) -> RunResult {
     // Taken for the run (a plugin run by the check itself does not see it), put back after.
     let mut taken = RestoreCheck(Some(INTERRUPT_CHECK.with(|c| c.borrow_mut().take())));
     let mut interrupt = taken.0.as_mut().and_then(Option::as_mut);
@@ -216,41 +219,37 @@ pub(crate) fn drive(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>)
         // Nothing watches a descriptor between two polls: those that reached their end close now.
         exchange.release_closed();
         let watches = exchange.watches();
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
+        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
         let mut slots: Vec<Channel> = Vec::with_capacity(4);
         for channel in Channel::ALL {
             if let Some(fd) = watches.get(channel) {
-                let events = if channel.writable() { libc::POLLOUT } else { libc::POLLIN };
-                fds.push(libc::pollfd { fd, events, revents: 0 });
+                fds.push(PollFd { fd, writable: channel.writable(), ready: false });
                 slots.push(channel);
             }
         }
         if let Some(c) = cancel {
-            fds.push(libc::pollfd { fd: c.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+            fds.push(PollFd { fd: c.as_raw_fd(), writable: false, ready: false });
         }
         let next_check = interrupt.as_ref().map(|i| i.every.saturating_sub(last_check.elapsed()));
-        let timeout_ms = poll_timeout_ms(exchange.next_timer(), next_check);
-
-        let nfds = libc::nfds_t::try_from(fds.len()).unwrap_or(0);
-        // SAFETY: `fds` is a valid array of `nfds` pollfd structs.
-        let rc = unsafe { libc::poll(fds.as_mut_ptr(), nfds, timeout_ms) };
-        let mut signalled = exchange.take_source_interrupted();
-        if rc < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(exchange.abort(RunError::Io(err)));
+        let polled = sys::poll(&mut fds, poll_timeout(exchange.next_timer(), next_check));
+        let mut signalled = exchange.take_read_interrupted();
+        let ready = match polled {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                signalled = true;
+                0
             }
-            signalled = true;
-        }
+            Err(e) => return Err(exchange.abort(RunError::Io(e))),
+        };
         if interrupt.as_deref_mut().is_some_and(|i| i.wants_stop(&mut last_check, signalled)) {
             return Err(exchange.abort(RunError::Cancelled));
         }
-        if rc > 0 {
-            if cancel.is_some() && fds.last().is_some_and(|f| f.revents != 0) {
+        if ready > 0 {
+            if cancel.is_some() && fds.last().is_some_and(|f| f.ready) {
                 return Err(exchange.abort(RunError::Cancelled));
             }
             for (pollfd, channel) in fds.iter().zip(&slots) {
-                if pollfd.revents != 0 {
+                if pollfd.ready {
                     if let Some(outcome) = exchange.on_ready(*channel) {
                         return outcome;
                     }
@@ -263,16 +262,14 @@ pub(crate) fn drive(exchange: &mut Exchange<'_>, cancel: Option<BorrowedFd<'_>>)
     }
 }
 
-/// How long poll may sleep, in milliseconds (-1: for ever): until the exchange's next timer or
-/// the next interrupt check.
-fn poll_timeout_ms(timer: Option<Instant>, next_check: Option<Duration>) -> i32 {
+/// How long poll may sleep (`None`: for ever): until the exchange's next timer or the next
+/// interrupt check.
+fn poll_timeout(timer: Option<Instant>, next_check: Option<Duration>) -> Option<Duration> {
     let until_timer = timer.map(|t| t.saturating_duration_since(Instant::now()));
-    let wait = match (until_timer, next_check) {
+    match (until_timer, next_check) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
-    };
-    // Round up, so a timer due in 0.3 ms is not polled for in a busy loop.
-    wait.map_or(-1, |w| i32::try_from(w.as_millis().max(u128::from(w > Duration::ZERO))).unwrap_or(i32::MAX))
+    }
 }
 
 /// An eventfd-like pair for cancelling a run from another thread.
@@ -285,7 +282,7 @@ pub struct CancelPipe {
 impl CancelPipe {
     /// A new, untriggered pipe (both ends close-on-exec and non-blocking).
     pub fn new() -> io::Result<Self> {
-        let (read, write) = spawn::pipe(libc::O_NONBLOCK)?;
+        let (read, write) = sys::pipe(true)?;
         Ok(CancelPipe { read, write })
     }
 

@@ -182,6 +182,10 @@ pub enum GoValue {
 }
 
 impl GoValue {
+    fn is_container(&self) -> bool {
+        matches!(self, GoValue::Array(_) | GoValue::Object(_))
+    }
+
     /// A short name of the JSON type, for error messages.
     #[must_use]
     pub fn type_name(&self) -> &'static str {
@@ -281,7 +285,15 @@ pub(crate) fn join(path: &str, field: &str) -> String {
     }
 }
 
+/// The deepest nesting of arrays and objects Go's decoder accepts (`maxNestingDepth` of
+/// `encoding/json`'s scanner); one more level is refused, as Go refuses it.
+pub const MAX_NESTING_DEPTH: usize = 10_000;
+
 /// Parses one JSON document (nothing but whitespace may follow it) into a [`GoValue`].
+///
+/// Nesting up to [`MAX_NESTING_DEPTH`] is accepted, as by Go: the parser (and dropping what it
+/// made) keeps its own stack on the heap, so a deep document cannot overflow the thread's stack
+/// (a host may run this on a small one).
 pub fn parse_document(bytes: &[u8]) -> Result<GoValue, DecodeError> {
     let doc_error = |message: String| DecodeError { path: String::new(), message };
     if bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
@@ -293,13 +305,241 @@ pub fn parse_document(bytes: &[u8]) -> Result<GoValue, DecodeError> {
     }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| doc_error(format!("output is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to())))?;
-    serde_json::from_str::<GoValue>(text).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Eof => "truncated JSON",
-            _ => "not a single JSON value",
-        };
-        doc_error(format!("{what}: {e}"))
+    Parser { text, pos: 0 }.document().map_err(|e| {
+        let (line, column) = e.location(text);
+        let what = if e.eof { "truncated JSON" } else { "not a single JSON value" };
+        doc_error(format!("{what}: {} at line {line} column {column}", e.message))
     })
+}
+
+/// A syntax error: what, at which byte offset, and whether the input ended too early.
+struct SyntaxError {
+    message: String,
+    at: usize,
+    eof: bool,
+}
+
+impl SyntaxError {
+    /// Line and column (1-based, in characters) of the offset.
+    fn location(&self, text: &str) -> (usize, usize) {
+        let before = &text[..self.at.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        (line, column)
+    }
+}
+
+/// An array or object being parsed.
+enum Open {
+    Array(Vec<GoValue>),
+    /// The entries so far, and the key whose value is being parsed.
+    Object(Vec<(String, GoValue)>, String),
+}
+
+/// A JSON parser that keeps the open arrays and objects on a heap stack (no recursion).
+/// Strings and numbers are read by serde_json, so they follow exactly the rules they always did.
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, message: impl Into<String>) -> SyntaxError {
+        SyntaxError { message: message.into(), at: self.pos, eof: self.pos >= self.text.len() }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    fn document(&mut self) -> Result<GoValue, SyntaxError> {
+        let mut open: Vec<Open> = Vec::new();
+        self.skip_whitespace();
+        loop {
+            // A value starts here: a scalar, an empty container, or the first member of one.
+            let mut value = match self.peek() {
+                Some(b'[' | b'{') => {
+                    if open.len() >= MAX_NESTING_DEPTH {
+                        return Err(self.error(format!(
+                            "nested more than {MAX_NESTING_DEPTH} levels deep (the most Go's decoder accepts)"
+                        )));
+                    }
+                    let array = self.peek() == Some(b'[');
+                    self.pos += 1;
+                    self.skip_whitespace();
+                    match (array, self.peek()) {
+                        (true, Some(b']')) => {
+                            self.pos += 1;
+                            GoValue::Array(Vec::new())
+                        }
+                        (false, Some(b'}')) => {
+                            self.pos += 1;
+                            GoValue::Object(Vec::new())
+                        }
+                        (true, _) => {
+                            open.push(Open::Array(Vec::new()));
+                            continue;
+                        }
+                        (false, _) => {
+                            let key = self.key()?;
+                            open.push(Open::Object(Vec::new(), key));
+                            continue;
+                        }
+                    }
+                }
+                _ => self.scalar()?,
+            };
+            // The value is complete: add it to the container it is in, closing every container
+            // that ends right after it.
+            loop {
+                self.skip_whitespace();
+                let Some(container) = open.last_mut() else {
+                    if self.pos < self.text.len() {
+                        return Err(self.error("trailing characters after the JSON value"));
+                    }
+                    return Ok(value);
+                };
+                let closing = match container {
+                    Open::Array(items) => {
+                        items.push(value);
+                        match self.peek() {
+                            Some(b',') => None,
+                            Some(b']') => Some(()),
+                            _ => return Err(self.error("expected `,` or `]`")),
+                        }
+                    }
+                    Open::Object(entries, key) => {
+                        entries.push((std::mem::take(key), value));
+                        match self.peek() {
+                            Some(b',') => None,
+                            Some(b'}') => Some(()),
+                            _ => return Err(self.error("expected `,` or `}`")),
+                        }
+                    }
+                };
+                self.pos += 1;
+                if closing.is_none() {
+                    self.skip_whitespace();
+                    if let Some(Open::Object(_, key)) = open.last_mut() {
+                        *key = self.key()?;
+                    }
+                    break;
+                }
+                value = match open.pop() {
+                    Some(Open::Array(items)) => GoValue::Array(items),
+                    Some(Open::Object(entries, _)) => GoValue::Object(entries),
+                    None => return Err(self.error("internal: no open container")),
+                };
+            }
+            self.skip_whitespace();
+        }
+    }
+
+    /// An object key and the `:` after it.
+    fn key(&mut self) -> Result<String, SyntaxError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("key must be a string"));
+        }
+        let key = self.string()?;
+        self.skip_whitespace();
+        if self.peek() != Some(b':') {
+            return Err(self.error("expected `:`"));
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        Ok(key)
+    }
+
+    fn scalar(&mut self) -> Result<GoValue, SyntaxError> {
+        let rest = &self.text[self.pos..];
+        for (word, value) in [("true", GoValue::Bool(true)), ("false", GoValue::Bool(false)), ("null", GoValue::Null)] {
+            if rest.starts_with(word) {
+                self.pos += word.len();
+                return Ok(value);
+            }
+            if word.starts_with(rest) && !rest.is_empty() {
+                self.pos = self.text.len();
+                return Err(self.error(format!("EOF while parsing `{word}`")));
+            }
+        }
+        match self.peek() {
+            Some(b'"') => self.string().map(GoValue::String),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            None => Err(self.error("EOF while parsing a value")),
+            Some(_) => Err(self.error("expected value")),
+        }
+    }
+
+    /// A string token, decoded by serde_json (escapes, surrogate pairs, control characters).
+    fn string(&mut self) -> Result<String, SyntaxError> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let mut i = start + 1;
+        loop {
+            match bytes.get(i) {
+                None => {
+                    self.pos = bytes.len();
+                    return Err(self.error("EOF while parsing a string"));
+                }
+                Some(b'"') => break,
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+            }
+        }
+        let token = &self.text[start..=i];
+        let decoded = serde_json::from_str::<String>(token).map_err(|e| serde_error(start, &e))?;
+        self.pos = i + 1;
+        Ok(decoded)
+    }
+
+    fn number(&mut self) -> Result<GoValue, SyntaxError> {
+        let bytes = self.text.as_bytes();
+        let start = self.pos;
+        let mut end = start;
+        while matches!(bytes.get(end), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            end += 1;
+        }
+        let number =
+            serde_json::from_str::<serde_json::Number>(&self.text[start..end]).map_err(|e| serde_error(start, &e))?;
+        self.pos = end;
+        Ok(GoValue::Number(number))
+    }
+}
+
+/// A serde_json error about the token at `start`, placed in the whole document.
+fn serde_error(start: usize, e: &serde_json::Error) -> SyntaxError {
+    let text = e.to_string();
+    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(m, _)| m).to_owned();
+    SyntaxError { message, at: start + e.column().saturating_sub(1), eof: e.is_eof() }
+}
+
+impl Drop for GoValue {
+    /// Frees nested arrays and objects with a heap stack: a value nested thousands deep must not
+    /// recurse that deep.
+    fn drop(&mut self) {
+        let children = match self {
+            GoValue::Array(items) if items.iter().any(GoValue::is_container) => std::mem::take(items),
+            GoValue::Object(entries) if entries.iter().any(|(_, v)| v.is_container()) => {
+                std::mem::take(entries).into_iter().map(|(_, v)| v).collect()
+            }
+            _ => return,
+        };
+        let mut stack = children;
+        while let Some(mut value) = stack.pop() {
+            match &mut value {
+                GoValue::Array(items) => stack.append(items),
+                GoValue::Object(entries) => stack.extend(std::mem::take(entries).into_iter().map(|(_, v)| v)),
+                _ => {}
+            }
+            // `value` is dropped here with no children left: no recursion.
+        }
+    }
 }
 
 /// Decodes a whole document into `T` with Go's rules.
@@ -570,6 +810,64 @@ mod tests {
         assert!(go_key_matches("\u{212A}eyVersion", "keyVersion"));
         assert!(!go_key_matches("signaturex", "signature"));
         assert!(!go_key_matches("sígnature", "signature"));
+    }
+
+    /// Nesting as deep as Go's decoder accepts, and no deeper; on a thread with a small stack,
+    /// which a recursive parser (or drop) would overflow.
+    #[test]
+    fn nesting_up_to_gos_limit_without_recursion() {
+        let deep = |levels: usize, open: &str, close: &str| {
+            format!(r#"{{"debug":{}{}}}"#, open.repeat(levels - 1), close.repeat(levels - 1))
+        };
+        let small_stack = std::thread::Builder::new().stack_size(64 * 1024);
+        let outcome = small_stack
+            .spawn(move || {
+                // The document's own object is level 1, "debug"'s value level 2, ...
+                let objects = deep(MAX_NESTING_DEPTH, r#"{"x":"#, "}").replacen(r#"{"x":}"#, "{}", 1);
+                let arrays = deep(MAX_NESTING_DEPTH, "[", "]");
+                let too_deep = deep(MAX_NESTING_DEPTH + 1, "[", "]");
+                (
+                    parse_document(arrays.as_bytes()).is_ok(),
+                    parse_document(objects.as_bytes()),
+                    parse_document(too_deep.as_bytes()),
+                )
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(outcome.0, "10,000 levels of arrays are accepted");
+        assert!(outcome.1.is_ok(), "10,000 levels of objects are accepted: {:?}", outcome.1.err());
+        let err = outcome.2.unwrap_err();
+        assert!(err.message.contains("nested more than 10000 levels"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_say_what_and_where() {
+        let err = |text: &str| parse_document(text.as_bytes()).unwrap_err().message;
+        assert_eq!(
+            err(r#"{"a":1}{"b":2}"#),
+            "not a single JSON value: trailing characters after the JSON value at line 1 column 8"
+        );
+        assert!(err(r#"{"a":[1,2"#).starts_with("truncated JSON: "), "{}", err(r#"{"a":[1,2"#));
+        assert!(err("{\"a\":\"x\ny\"}").contains("control character"), "{}", err("{\"a\":\"x\ny\"}"));
+        assert!(err(r#"{"a":tru}"#).contains("expected value") || err(r#"{"a":tru}"#).contains("true"));
+        assert_eq!(err("{\n  \"a\" 1}"), "not a single JSON value: expected `:` at line 2 column 7");
+        assert_eq!(
+            parse_document(br#" {"k":[true,false,null,-1.5e3,"\u00e9\ud83d\ude00"],"o":{}} "#).unwrap(),
+            GoValue::Object(vec![
+                (
+                    "k".into(),
+                    GoValue::Array(vec![
+                        GoValue::Bool(true),
+                        GoValue::Bool(false),
+                        GoValue::Null,
+                        GoValue::Number(serde_json::Number::from_f64(-1500.0).unwrap()),
+                        GoValue::String("é😀".into()),
+                    ])
+                ),
+                ("o".into(), GoValue::Object(vec![])),
+            ])
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! `\u003c`-style escapes, RFC 3339 deadlines, padded base64); responses and requests are read
 //! with Go's decoding rules (see [`gojson`]). The same types serve the host and the plugin SDK.
 
+pub mod fields;
 pub mod gojson;
 mod hash;
 mod method;

@@ -32,14 +32,14 @@ fn bad_references_fail_every_method_before_any_io() {
         h.verify_signature(&c, b"s", &mut &b"m"[..], &MessageOptions::default()).unwrap_err(),
     ];
     for e in errors {
-        assert!(e.0.starts_with("invalid AWS KMS key reference \"awskms:///not-a-key\""), "{e}");
+        assert!(e.message().starts_with("invalid AWS KMS key reference \"awskms:///not-a-key\""), "{e}");
     }
 }
 
 #[test]
 fn create_key_checks_the_algorithm_first() {
     let e = AwsKms::new().create_key(&ctx("/alias/x"), "any-algorithm").unwrap_err();
-    assert!(e.0.contains("\"any-algorithm\" is not supported") && e.0.contains("ECC_NIST_P256"), "{e}");
+    assert!(e.message().contains("\"any-algorithm\" is not supported") && e.message().contains("ECC_NIST_P256"), "{e}");
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn a_passed_deadline_is_refused_before_any_io() {
     let mut c = ctx("/alias/x");
     c.deadline = Some(SystemTime::now() - Duration::from_secs(1));
     let e = AwsKms::new().public_key(&c).unwrap_err();
-    assert!(e.0.contains("deadline"), "{e}");
+    assert!(e.message().contains("deadline"), "{e}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! The plugin side for Python: the Rust SDK's `serve_with` with a Python handler, and the
+//! The plugin side for Python: the Rust SDK's plugin entry point with a Python handler, and the
 //! protocol codec (Go-compatible JSON) for Python code that wants the pieces.
 //!
 //! There is one implementation of the wire format, in the core crate: these functions only
-//! convert between its types and Python values.
+//! convert between its types and Python values. The codec speaks the language-neutral shape of
+//! `tests/vectors` ([`fields`]), as the Node codec does, so both return the same values.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -14,14 +15,14 @@ use std::time::SystemTime;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyInt, PyString};
-use sigstore_kms_plugins::plugin::{call_context, message_options, serve_with};
+use sigstore_kms_plugins::plugin::{call_context, handle, message_options};
 use sigstore_kms_plugins::protocol::gojson::format_rfc3339;
 use sigstore_kms_plugins::protocol::{
-    decode_response as core_decode_response, InitOptions, MessageOptions, Method, MethodResult, PluginArgs,
+    decode_response as core_decode_response, fields, InitOptions, MessageOptions, Method, MethodResult, PluginArgs,
     PluginResponse, ResponseError, RpcOptions, SignOptions,
 };
 
-use crate::error::{take_stashed, Report};
+use crate::error::{self, Report};
 use crate::handler::{context_tuple, options_tuple, PyHandler};
 use crate::message::PyMessage;
 
@@ -99,16 +100,17 @@ fn serve(
     } else {
         Box::new(PyWriter(stdout.clone().unbind()))
     };
-    let (written, interrupted) = py.detach(|| {
-        drop(take_stashed());
-        let written = serve_with(&argv, &mut input, &mut output, &handler);
-        (written, take_stashed())
+    let (written, failed) = py.detach(|| {
+        let done = handle(&argv, &mut input, &handler);
+        let written = output.write_all(&done.response.to_json()).and_then(|()| output.flush());
+        (written, done.error)
     });
-    if let Some(exc) = interrupted {
+    // A KeyboardInterrupt or SystemExit the handler raised goes on, once the response is written.
+    if let Some(exc) = failed.and_then(|e| error::must_reraise(py, e)) {
         return Err(exc);
     }
     match written {
-        Ok(_) => Ok(0),
+        Ok(()) => Ok(0),
         Err(e) => {
             let program = argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             eprintln!("{program}: cannot write the response to stdout: {e}");
@@ -225,6 +227,7 @@ fn decode_request<'py>(
     Option<String>,
     Option<Bound<'py, PyBytes>>,
     Option<(Option<Vec<u8>>, Option<u32>)>,
+    Bound<'py, PyAny>,
 )> {
     let bytes = request_bytes(data)?;
     let req =
@@ -234,7 +237,52 @@ fn decode_request<'py>(
     let signature = req.verify_signature.as_ref().map(|v| PyBytes::new(py, v.signature.as_deref().unwrap_or_default()));
     let opts = matches!(method, Some(Method::SignMessage | Method::VerifySignature))
         .then(|| options_tuple(&message_options(&req)));
-    Ok((raw_dict(py, &req)?, req.method_name.clone(), context_tuple(&call_context(&req)), algorithm, signature, opts))
+    let shaped = json_value(py, &fields::request_to_fields(&req))?;
+    Ok((
+        raw_dict(py, &req)?,
+        req.method_name.clone(),
+        context_tuple(&call_context(&req)),
+        algorithm,
+        signature,
+        opts,
+        shaped,
+    ))
+}
+
+/// A JSON value as Python values (through `json.loads`: the shapes are plain JSON).
+fn json_value<'py>(py: Python<'py>, value: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
+    py.import("json")?.call_method1("loads", (value.to_string(),))
+}
+
+/// Python values (plain JSON: dicts, lists, str, int, bool, None) as a JSON value.
+fn from_json_value(value: &Bound<'_, PyAny>, what: &str) -> PyResult<serde_json::Value> {
+    let text: String = value
+        .py()
+        .import("json")?
+        .call_method1("dumps", (value,))
+        .map_err(|e| {
+            PyTypeError::new_err(format!("{what} must be plain JSON values (dict, list, str, int, bool, None): {e}"))
+        })?
+        .extract()?;
+    serde_json::from_str(&text).map_err(|e| PyValueError::new_err(format!("{what}: {e}")))
+}
+
+/// `encode_request(fields) -> str`: the request (argv[2]) that `fields` (the shape of a request
+/// vector's `fields`) describe, byte for byte as the Go client writes it.
+#[pyfunction]
+fn encode_request(fields: &Bound<'_, PyAny>) -> PyResult<String> {
+    let value = from_json_value(fields, "fields")?;
+    let req = fields::request_from_fields(&value).map_err(|e| PyValueError::new_err(format!("fields: {e}")))?;
+    String::from_utf8(req.to_json()).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// `decode_response_fields(method, stdout) -> dict`: how the host reads a plugin's stdout, in
+/// the shape of a response vector's `expect`: `{"ok": RESULT}` or `{"error": KIND, "message":
+/// TEXT}` (what the Node codec's `decodeResponse` returns).
+#[pyfunction]
+fn decode_response_fields<'py>(py: Python<'py>, method: &str, stdout: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let method = method_arg(method)?;
+    json_value(py, &fields::outcome_to_fields(&core_decode_response(method, stdout)))
 }
 
 fn method_arg(name: &str) -> PyResult<Method> {
@@ -262,7 +310,15 @@ fn pem_bytes(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 /// verifySignature).
 #[pyfunction]
 fn encode_response<'py>(py: Python<'py>, method: &str, result: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let r = match method_arg(method)? {
+    let method = method_arg(method)?;
+    if result.is_instance_of::<PyDict>() {
+        // The shape of the vectors (and of the Node codec): `{"signature": BASE64}`, ...
+        let value = from_json_value(result, "the result")?;
+        let response =
+            fields::response_from_fields(method, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        return Ok(PyBytes::new(py, &response.to_json()));
+    }
+    let r = match method {
         Method::DefaultAlgorithm => MethodResult::DefaultAlgorithm(result.extract()?),
         Method::SupportedAlgorithms => {
             if result.is_instance_of::<PyString>() {
@@ -322,5 +378,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_response, m)?)?;
     m.add_function(wrap_pyfunction!(encode_error, m)?)?;
     m.add_function(wrap_pyfunction!(decode_response, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_request, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_response_fields, m)?)?;
     Ok(())
 }
