@@ -48,7 +48,7 @@ func cloudPlugin(t *testing.T, name string) plugin {
 	}
 	cloudBuilt[name] = ""
 	start := time.Now()
-	exes, how, err := providerPrograms([]string{program}, "-p", program, "--bin", program)
+	exes, how, err := providerPrograms([]string{program}, "--bin", program)
 	report.timing(program+": "+how, time.Since(start))
 	if err != nil {
 		t.Fatal(err)
