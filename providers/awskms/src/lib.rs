@@ -107,8 +107,9 @@
 //! Compile time (2 cores, cold cache, measured while other builds shared the machine, so the
 //! wall times are upper bounds): a debug build of this crate and all it needs took 580
 //! CPU-seconds with the workspace's dependency `opt-level = 2`, of which the five generated SDK
-//! crates took 207; the workspace's dev profile builds those five unoptimised (42 CPU-seconds:
-//! they make one request per call, nothing is slower for it). A release build took 358
+//! crates took 207; the workspace's dev profile now builds those five, like every dependency that
+//! does no arithmetic or hashing, unoptimised (42 CPU-seconds: they make one request per call,
+//! nothing is slower for it). A release build took 358
 //! CPU-seconds. The table is in `docs/providers/awskms.md`.
 //!
 //! ## Differences from the Go provider
