@@ -4,7 +4,7 @@
 //! Also the wire codec, in the language-neutral JSON shapes of `tests/vectors`.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsFd;
 
 use napi::bindgen_prelude::{Either, Function, PromiseRaw, Uint8Array};
