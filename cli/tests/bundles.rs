@@ -4,67 +4,11 @@
 //! (tests/interop/go/interop/bundle_test.go).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+mod common;
 
-struct Env {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-}
+use std::process::{Command, Stdio};
 
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sigstore-kms"), bin.join("sigstore-kms-localkms")).unwrap();
-        Env { dir, bin }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("localkms://{}", self.path(name))
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sigstore-kms"))
-            .args(args)
-            .env("PATH", &self.bin)
-            .current_dir(self.dir.path())
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(data) = stdin {
-            child.stdin.take().unwrap().write_all(data).unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> (String, String) {
-        let out = self.run_with_stdin(args, None);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
-    }
-
-    /// Runs and expects exit code `code`; answers stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run_with_stdin(args, None);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).unwrap();
-        p
-    }
-}
+use common::Env;
 
 const ALGORITHMS: [(&str, &str); 4] =
     [("ecdsa-p256", "SHA2_256"), ("ecdsa-p384", "SHA2_384"), ("rsa-2048", "SHA2_256"), ("ed25519", "SHA2_512")];
@@ -76,10 +20,10 @@ fn sign_bundle_and_verify_it_for_every_key_type() {
     let tampered = env.write("tampered.bin", b"release 1.1\n");
     for (alg, digest_algorithm) in ALGORITHMS {
         let key = env.key(&format!("{alg}.pem"));
-        let (pem, _) = env.ok(&["generate-key", "--key", &key, "--algorithm", alg]);
+        let (pem, _) = env.ok_with_stderr(&["generate-key", "--key", &key, "--algorithm", alg]);
         let pubfile = env.write(&format!("{alg}.pub"), pem.as_bytes());
-        let bundle = env.path(&format!("{alg}.sigstore.json"));
-        let (stdout, stderr) = env.ok(&["sign", "--key", &key, "--bundle", &bundle, &artifact]);
+        let bundle = env.file(&format!("{alg}.sigstore.json"));
+        let (stdout, stderr) = env.ok_with_stderr(&["sign", "--key", &key, "--bundle", &bundle, &artifact]);
         assert_eq!(stdout, "", "the bundle goes to the file");
         assert!(stderr.contains("wrote the bundle"), "{stderr}");
         let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
@@ -88,7 +32,7 @@ fn sign_bundle_and_verify_it_for_every_key_type() {
         assert!(json["verificationMaterial"].get("tlogEntries").is_none(), "omitted when empty, as cosign does");
 
         for with in [["--public-key", pubfile.as_str()], ["--key", key.as_str()]] {
-            let (stdout, stderr) = env.ok(&["verify", with[0], with[1], "--bundle", &bundle, &artifact]);
+            let (stdout, stderr) = env.ok_with_stderr(&["verify", with[0], with[1], "--bundle", &bundle, &artifact]);
             assert_eq!(stdout, "Verified OK\n");
             assert!(stderr.contains(digest_algorithm), "{stderr}");
             let err = env.fails(&["verify", with[0], with[1], "--bundle", &bundle, &tampered], 1);
@@ -96,10 +40,10 @@ fn sign_bundle_and_verify_it_for_every_key_type() {
         }
 
         // From stdin to stdout.
-        let out = env.run_with_stdin(&["sign", "--key", &key, "--bundle", "-", "-"], Some(b"release 1.0\n"));
+        let out = env.run_with_stdin(&["sign", "--key", &key, "--bundle", "-", "-"], b"release 1.0\n");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let piped = env.write("piped.json", &out.stdout);
-        env.ok(&["verify", "--public-key", &pubfile, "--bundle", &piped, &artifact]);
+        env.ok_with_stderr(&["verify", "--public-key", &pubfile, "--bundle", &piped, &artifact]);
     }
 }
 
@@ -112,10 +56,10 @@ fn attest_makes_a_dsse_bundle_about_the_files() {
     let predicate = env.write("predicate.json", br#"{"builder":{"id":"https://example.com/ci"}}"#);
     for (alg, _) in ALGORITHMS {
         let key = env.key(&format!("{alg}.pem"));
-        let (pem, _) = env.ok(&["generate-key", "--key", &key, "--algorithm", alg]);
+        let (pem, _) = env.ok_with_stderr(&["generate-key", "--key", &key, "--algorithm", alg]);
         let pubfile = env.write(&format!("{alg}.pub"), pem.as_bytes());
-        let bundle = env.path("att.json");
-        env.ok(&[
+        let bundle = env.file("att.json");
+        env.ok_with_stderr(&[
             "attest",
             "--key",
             &key,
@@ -138,9 +82,9 @@ fn attest_makes_a_dsse_bundle_about_the_files() {
         assert_eq!(statement["predicate"]["builder"]["id"], "https://example.com/ci");
         assert_eq!(statement["subject"][1]["name"], "b.tar.gz");
 
-        let (_, stderr) = env.ok(&["verify", "--public-key", &pubfile, "--bundle", &bundle, &b]);
+        let (_, stderr) = env.ok_with_stderr(&["verify", "--public-key", &pubfile, "--bundle", &bundle, &b]);
         assert!(stderr.contains("\"b.tar.gz\""), "{stderr}");
-        env.ok(&["verify", "--key", &key, "--bundle", &bundle]);
+        env.ok_with_stderr(&["verify", "--key", &key, "--bundle", &bundle]);
         let err = env.fails(&["verify", "--public-key", &pubfile, "--bundle", &bundle, &other], 1);
         assert!(err.contains("matches none of the statement's 2 subjects"), "{err}");
     }
@@ -151,12 +95,12 @@ fn verify_bundle_failures_say_why() {
     let env = Env::new();
     let artifact = env.write("artifact.bin", b"release 1.0\n");
     let key = env.key("k.pem");
-    let (pem, _) = env.ok(&["generate-key", "--key", &key]);
+    let (pem, _) = env.ok_with_stderr(&["generate-key", "--key", &key]);
     let pubfile = env.write("k.pub", pem.as_bytes());
-    let (other_pem, _) = env.ok(&["generate-key", "--key", &env.key("other.pem")]);
+    let (other_pem, _) = env.ok_with_stderr(&["generate-key", "--key", &env.key("other.pem")]);
     let other = env.write("other.pub", other_pem.as_bytes());
-    let bundle = env.path("b.json");
-    env.ok(&["sign", "--key", &key, "--bundle", &bundle, &artifact]);
+    let bundle = env.file("b.json");
+    env.ok_with_stderr(&["sign", "--key", &key, "--bundle", &bundle, &artifact]);
     let text = std::fs::read_to_string(&bundle).unwrap();
 
     let err = env.fails(&["verify", "--public-key", &other, "--bundle", &bundle, &artifact], 1);
@@ -173,7 +117,7 @@ fn verify_bundle_failures_say_why() {
     assert!(err.contains("malformed bundle: not JSON"), "{err}");
     let err = env.fails(&["verify", "--public-key", &pubfile, "--bundle", &bundle], 1);
     assert!(err.contains("give the artifact"), "{err}");
-    let err = env.fails(&["verify", "--public-key", &pubfile, "--bundle", &env.path("missing.json"), &artifact], 1);
+    let err = env.fails(&["verify", "--public-key", &pubfile, "--bundle", &env.file("missing.json"), &artifact], 1);
     assert!(err.contains("cannot read the bundle"), "{err}");
     // Usage errors.
     env.fails(&["verify", "--public-key", &pubfile, "--bundle", &bundle, "--signature", "x", &artifact], 2);

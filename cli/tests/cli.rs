@@ -1,70 +1,16 @@
 //! End-to-end tests of the `sigstore-kms` program with the `localkms` plugin on `PATH`, and of
-//! its signatures with OpenSSL.
-//!
-//! The plugin is the same binary started as `sigstore-kms-localkms` (a symbolic link in a
-//! temporary PATH directory): a second `[[bin]]` of that name in this crate would collide with
-//! the localkms crate's own binary in `target/` (cargo's "output filename collision").
+//! its signatures with OpenSSL (the plugin: see `common`).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
 
 use base64::Engine as _;
+use common::Env;
 
 const OPENSSL: &str = "/usr/bin/openssl";
-
-struct Env {
-    dir: tempfile::TempDir,
-    bin: PathBuf,
-}
-
-impl Env {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let bin = dir.path().join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_sigstore-kms"), bin.join("sigstore-kms-localkms")).unwrap();
-        Env { dir, bin }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("localkms://{}", self.path(name).display())
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_sigstore-kms"));
-        c.args(args).env("PATH", &self.bin).current_dir(self.dir.path()).stdin(Stdio::null());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    /// Runs and expects success; answers stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs and expects exit code `code`; answers stderr.
-    fn fails(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).unwrap();
-        p.display().to_string()
-    }
-}
 
 fn openssl(args: &[&str]) -> Output {
     Command::new(OPENSSL).args(args).output().unwrap()

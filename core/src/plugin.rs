@@ -109,14 +109,25 @@ use crate::public_key::PublicKey;
 #[allow(clippy::needless_pass_by_value)] // taking the handler by value keeps `main` a one-liner
 pub fn serve(handler: impl KmsHandler) -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    match serve_args(&args, &handler) {
+        0 => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// [`serve`] with explicit arguments (`args[0]` is the program name, then `v1` and the request
+/// JSON), on this process's stdin and stdout: for embedders whose process arguments are not the
+/// plugin's (a Python console script, a Node `bin` launcher). Returns the exit code: 0 once the
+/// response is written, 1 when stdout cannot be written (said on stderr, naming `args[0]`).
+pub fn serve_args(args: &[OsString], handler: &dyn KmsHandler) -> i32 {
     let stdin = io::stdin();
     let stdout = io::stdout();
-    match serve_with(&args, &mut stdin.lock(), &mut stdout.lock(), &handler) {
-        Ok(_) => ExitCode::SUCCESS,
+    match serve_with(args, &mut stdin.lock(), &mut stdout.lock(), handler) {
+        Ok(_) => 0,
         Err(e) => {
             let program = args.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             eprintln!("{program}: cannot write the response to stdout: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }

@@ -123,3 +123,17 @@ fn errors_reach_the_host_as_plugin_errors() {
     assert!(e.plugin_message().unwrap().contains("not supported"), "{e}");
     assert!(!Path::new(&s.dir.path().join("missing.pem")).exists());
 }
+
+#[test]
+fn a_response_that_cannot_be_written_is_exit_1_with_a_message() {
+    // Every call writes one response, an errorMessage for this empty request; /dev/full refuses it.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sigstore-kms-localkms"))
+        .args(["v1", "{}"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::options().write(true).open("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sigstore-kms-localkms: cannot write the response to stdout"), "{stderr}");
+}

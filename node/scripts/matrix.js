@@ -22,7 +22,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..', '..');
+const { root, run, step } = require('./run.js');
 const cache =
   process.env.SIGSTORE_KMS_CACHE_DIR ||
   path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'sigstore-kms-plugins');
@@ -30,24 +30,6 @@ const cache =
 /** The current sigstore-js majors (the previous ones are the devDependencies). */
 const CURRENT_SIGSTORE_JS = ['@sigstore/sign@^5', '@sigstore/verify@^4', '@sigstore/bundle@^5', '@sigstore/protobuf-specs@^0.5'];
 const SIGSTORE_TESTS = ['tests/node/sigstore.test.js', 'tests/node/bundle.test.js'];
-
-function step(title) {
-  process.stderr.write(`\n==> ${title}\n`);
-}
-
-function run(cmd, args, options = {}) {
-  const started = Date.now();
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...options });
-  if (r.error) {
-    process.stderr.write(`error: cannot run ${cmd}: ${r.error.message}\n`);
-    process.exit(1);
-  }
-  if (r.status !== 0) {
-    process.stderr.write(`error: ${path.basename(cmd)} ${args.join(' ')} failed (exit ${r.status ?? r.signal})\n`);
-    process.exit(r.status || 1);
-  }
-  return (Date.now() - started) / 1000;
-}
 
 function npmInstall(prefix, specs) {
   fs.mkdirSync(prefix, { recursive: true });

@@ -20,26 +20,10 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
-const root = path.resolve(__dirname, '..', '..');
+const { root, run, step } = require('./run.js');
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const DTS = path.join(root, 'node', 'native.d.ts');
 const { basePrograms, cargoArgs } = require('./programs.js');
-
-function step(title) {
-  process.stderr.write(`\n==> ${title}\n`);
-}
-
-function run(cmd, args, options = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...options });
-  if (r.error) {
-    process.stderr.write(`error: cannot run ${cmd}: ${r.error.message}\n`);
-    process.exit(1);
-  }
-  if (r.status !== 0) {
-    process.stderr.write(`error: ${path.basename(cmd)} ${args.join(' ')} failed (exit ${r.status ?? r.signal})\n`);
-    process.exit(r.status || 1);
-  }
-}
 
 /** The diff of the stale .d.ts: git's when git is there, else the changed lines. */
 function showDiff(before, after) {

@@ -4,7 +4,7 @@
 //! Also the wire codec, in the language-neutral JSON shapes of `tests/vectors`.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsFd;
 
 use napi::bindgen_prelude::{Either, Function, PromiseRaw, Uint8Array};
@@ -41,22 +41,7 @@ pub fn serve_plugin<'e>(
         let code = tokio::task::spawn_blocking(move || {
             let os_argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
             blocking_stdio();
-            let stdin = io::stdin();
-            let stdout = io::stdout();
-            let written = sigstore_kms_plugins::plugin::serve_with(
-                &os_argv,
-                &mut stdin.lock(),
-                &mut stdout.lock(),
-                handler.as_ref(),
-            );
-            match written {
-                Ok(_) => 0,
-                Err(e) => {
-                    let program = argv.first().map_or("plugin", String::as_str);
-                    let _ = writeln!(io::stderr(), "{program}: cannot write the response to stdout: {e}");
-                    1
-                }
-            }
+            sigstore_kms_plugins::plugin::serve_args(&os_argv, handler.as_ref()).unsigned_abs()
         })
         .await;
         Ok(code.unwrap_or(1))

@@ -10,8 +10,6 @@ use std::ffi::OsString;
 use std::io::{self, Write};
 
 use pyo3::prelude::*;
-use sigstore_kms_localkms::LocalKms;
-use sigstore_kms_plugins::plugin::serve_with;
 
 fn flush_std() {
     let _ = io::stdout().flush();
@@ -45,18 +43,7 @@ fn pkcs11_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
 #[pyfunction]
 #[allow(clippy::needless_pass_by_value)]
 fn localkms_main(py: Python<'_>, argv: Vec<OsString>) -> i32 {
-    let code = py.detach(|| {
-        let stdin = io::stdin();
-        let stdout = io::stdout();
-        match serve_with(&argv, &mut stdin.lock(), &mut stdout.lock(), &LocalKms::new()) {
-            Ok(_) => 0,
-            Err(e) => {
-                let program = argv.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-                eprintln!("{program}: cannot write the response to stdout: {e}");
-                1
-            }
-        }
-    });
+    let code = py.detach(|| sigstore_kms_localkms::run_with_args(argv));
     flush_std();
     code
 }

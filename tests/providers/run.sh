@@ -8,8 +8,9 @@
 #    cache it) and the provider plugins.
 # 2. Without it: the tests (tests/interop/go/interop/provider_*_test.go, build tags
 #    `interop providers`) run in a private network namespace that has only loopback
-#    (`unshare -rn`), so neither a server that binds every interface nor a cloud SDK can reach
-#    anything but 127.0.0.1, and no test can ever reach a cloud metadata address.
+#    (`unshare -rnm`), so neither a server that binds every interface nor a cloud SDK can reach
+#    anything but 127.0.0.1, and no test can ever reach a cloud metadata address. Its own mount
+#    namespace maps the fakes' host names (tests/providers/hosts) to 127.0.0.1.
 #
 # Environment: INTEROP_CACHE_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/sigstore-kms-plugins),
 # INTEROP_COSIGN_VERSION (default v3.1.3), INTEROP_COSIGN_BIN (use this cosign), INTEROP_KEEP=1.
@@ -22,8 +23,8 @@ mkdir -p "$INTEROP_CACHE_DIR/bin"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-command -v unshare >/dev/null && unshare -rn true 2>/dev/null || {
-  echo "error: 'unshare -rn' does not work here; the provider tests need a private network namespace" \
+command -v unshare >/dev/null && unshare -rnm true 2>/dev/null || {
+  echo "error: 'unshare -rnm' does not work here; the provider tests need a private network and mount namespace" \
        "(util-linux unshare, user namespaces enabled)" >&2
   exit 1
 }
@@ -54,10 +55,15 @@ step "Go modules for the harness"
 
 step "provider tests (private network namespace: loopback only)"
 summary=$(mktemp)
-trap 'rm -f "$summary"' EXIT
+# The fakes' host names (tests/providers/hosts) resolve to loopback inside the namespace only:
+# a private mount namespace gets /etc/hosts plus those lines.
+hosts=$(mktemp)
+trap 'rm -f "$summary" "$hosts"' EXIT
+cat /etc/hosts tests/providers/hosts > "$hosts"
 status=0
-INTEROP_SUMMARY="$summary" unshare -rn bash -c '
+INTEROP_SUMMARY="$summary" PROVIDERS_HOSTS="$hosts" unshare -rnm bash -c '
   set -euo pipefail
+  mount --bind "$PROVIDERS_HOSTS" /etc/hosts
   ip link set lo up
   cd tests/interop/go
   # Nothing may be downloaded from in here: there is no network.

@@ -148,3 +148,40 @@ def run_with_heartbeat(work: Callable[[], Awaitable[_T]]) -> tuple[_T, int]:
 
     result = asyncio.run(main())
     return result, ticks
+
+
+class CryptoKms(skp.Handler):
+    """A KMS in this process: signs digests with a ``cryptography`` private key (RSA with PSS).
+
+    ``signing_key`` (default: ``key``) is the key that really signs, so a test can make a KMS
+    whose signatures do not match the public key it reports.
+    """
+
+    def __init__(self, key: Any, signing_key: Any = None) -> None:
+        self.key = key
+        self.signing_key = signing_key or key
+
+    def default_algorithm(self, ctx: skp.CallContext) -> str:
+        return "x"
+
+    def supported_algorithms(self, ctx: skp.CallContext) -> list[str]:
+        return ["x"]
+
+    def public_key(self, ctx: skp.CallContext) -> bytes:
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        return bytes(self.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+
+    def sign_message(self, ctx: skp.CallContext, message: Any, opts: skp.MessageOptions) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+        assert opts.digest is not None and opts.hash_func is not None
+        algorithm = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}[
+            opts.hash_func.name
+        ]
+        if isinstance(self.signing_key, rsa.RSAPrivateKey):
+            pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
+            return bytes(self.signing_key.sign(opts.digest, pss, Prehashed(algorithm)))
+        return bytes(self.signing_key.sign(opts.digest, ec.ECDSA(Prehashed(algorithm))))

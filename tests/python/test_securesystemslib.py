@@ -14,15 +14,12 @@ pytest.importorskip("securesystemslib", reason="securesystemslib 1.x needs Pytho
 pytest.importorskip("tuf", reason="python-tuf needs Python >= 3.10")
 pytest.importorskip("in_toto", reason="in-toto with securesystemslib 1.x needs Python >= 3.10")
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed  # noqa: E402
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from securesystemslib.exceptions import KeyMismatchError, UnverifiedSignatureError  # noqa: E402
 from securesystemslib.signer import SIGNER_FOR_URI_SCHEME, AWSSigner, Signer, SSlibKey  # noqa: E402
 
 import sigstore_kms_plugins as skp  # noqa: E402
-from conftest import LOCALKMS_PATH  # noqa: E402
+from conftest import LOCALKMS_PATH, CryptoKms  # noqa: E402
 from sigstore_kms_plugins.securesystemslib import (  # noqa: E402
     PluginKeyMismatchError,
     PluginSignatureError,
@@ -123,33 +120,6 @@ def test_rsa_scheme_as_the_key_signs(localkms: Dict[str, Tuple[str, SSlibKey]]) 
         PluginSigner.import_(uri, "ecdsa-sha2-nistp256", path=LOCALKMS_PATH)
 
 
-class CryptoHandler(skp.Handler):
-    """A KMS in this process: signs digests with a `cryptography` key (PSS for RSA)."""
-
-    def __init__(self, key: Any, signing_key: Any = None) -> None:
-        self.key = key
-        self.signing_key = signing_key or key
-
-    def default_algorithm(self, ctx: skp.CallContext) -> str:
-        return "x"
-
-    def supported_algorithms(self, ctx: skp.CallContext) -> list[str]:
-        return ["x"]
-
-    def public_key(self, ctx: skp.CallContext) -> bytes:
-        return bytes(self.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-
-    def sign_message(self, ctx: skp.CallContext, message: Any, opts: skp.MessageOptions) -> bytes:
-        assert opts.digest is not None and opts.hash_func is not None
-        algorithm = {"SHA256": hashes.SHA256(), "SHA384": hashes.SHA384(), "SHA512": hashes.SHA512()}[
-            opts.hash_func.name
-        ]
-        if isinstance(self.signing_key, rsa.RSAPrivateKey):
-            pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
-            return bytes(self.signing_key.sign(opts.digest, pss, Prehashed(algorithm)))
-        return bytes(self.signing_key.sign(opts.digest, ec.ECDSA(Prehashed(algorithm))))
-
-
 @pytest.fixture
 def provider() -> Iterator[Any]:
     names = []
@@ -167,11 +137,11 @@ def provider() -> Iterator[Any]:
 
 
 def test_rsa_pss_and_p521_keys(provider: Any) -> None:
-    uri = provider("sslpss", CryptoHandler(rsa.generate_private_key(65537, 2048)))
+    uri = provider("sslpss", CryptoKms(rsa.generate_private_key(65537, 2048)))
     _, key = PluginSigner.import_(uri)
     assert key.scheme == "rsassa-pss-sha256"
     key.verify_signature(Signer.from_priv_key_uri(uri, key).sign(b"pss"), b"pss")
-    uri = provider("sslp521", CryptoHandler(ec.generate_private_key(ec.SECP521R1())))
+    uri = provider("sslp521", CryptoKms(ec.generate_private_key(ec.SECP521R1())))
     _, key = PluginSigner.import_(uri)
     assert (key.keytype, key.scheme) == ("ecdsa", "ecdsa-sha2-nistp521")
     key.verify_signature(Signer.from_priv_key_uri(uri, key).sign(b"p521"), b"p521")
@@ -179,7 +149,7 @@ def test_rsa_pss_and_p521_keys(provider: Any) -> None:
 
 def test_a_signature_by_another_key_is_not_returned(provider: Any) -> None:
     advertised = ec.generate_private_key(ec.SECP256R1())
-    uri = provider("sslliar", CryptoHandler(advertised, signing_key=ec.generate_private_key(ec.SECP256R1())))
+    uri = provider("sslliar", CryptoKms(advertised, signing_key=ec.generate_private_key(ec.SECP256R1())))
     _, key = PluginSigner.import_(uri)
     with pytest.raises(PluginSignatureError) as e:
         Signer.from_priv_key_uri(uri, key).sign(b"x")

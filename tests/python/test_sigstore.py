@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
 import sigstore_kms_plugins as skp
-from conftest import KEYS, LOCALKMS_PATH, REPO
+from conftest import KEYS, LOCALKMS_PATH, REPO, CryptoKms
 from sigstore_kms_plugins.sigstore import (
     IN_TOTO_PAYLOAD_TYPE,
     MEDIA_TYPE,
@@ -287,34 +287,6 @@ def test_signing_from_threads(keys: Dict[str, Any]) -> None:
     assert len(results) == 8
     for b in results:
         verify_artifact(b, ARTIFACT, pem)
-
-
-class CryptoKms(skp.Handler):
-    """A KMS in this process signing digests with a `cryptography` key (RSA: PSS)."""
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    def default_algorithm(self, ctx: skp.CallContext) -> str:
-        return "x"
-
-    def supported_algorithms(self, ctx: skp.CallContext) -> list[str]:
-        return ["x"]
-
-    def public_key(self, ctx: skp.CallContext) -> bytes:
-        return bytes(self.key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
-
-    def sign_message(self, ctx: skp.CallContext, message: Any, opts: skp.MessageOptions) -> bytes:
-        from cryptography.hazmat.primitives import hashes
-        from cryptography.hazmat.primitives.asymmetric import padding, rsa
-        from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-
-        assert opts.digest is not None and opts.hash_func is not None
-        algorithm = {"SHA256": hashes.SHA256(), "SHA512": hashes.SHA512()}[opts.hash_func.name]
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            pss = padding.PSS(mgf=padding.MGF1(algorithm), salt_length=padding.PSS.DIGEST_LENGTH)
-            return bytes(self.key.sign(opts.digest, pss, Prehashed(algorithm)))
-        return bytes(self.key.sign(opts.digest, ec.ECDSA(Prehashed(algorithm))))
 
 
 def test_p521_and_rsa_pss_keys() -> None:

@@ -107,8 +107,9 @@
 //! Compile time (2 cores, cold cache, measured while other builds shared the machine, so the
 //! wall times are upper bounds): a debug build of this crate and all it needs took 580
 //! CPU-seconds with the workspace's dependency `opt-level = 2`, of which the five generated SDK
-//! crates took 207; the workspace's dev profile builds those five unoptimised (42 CPU-seconds:
-//! they make one request per call, nothing is slower for it). A release build took 358
+//! crates took 207; the workspace's dev profile now builds those five, like every dependency that
+//! does no arithmetic or hashing, unoptimised (42 CPU-seconds: they make one request per call,
+//! nothing is slower for it). A release build took 358
 //! CPU-seconds. The table is in `docs/providers/awskms.md`.
 //!
 //! ## Differences from the Go provider
@@ -455,16 +456,7 @@ pub fn main_entry() -> ExitCode {
 #[must_use]
 #[allow(clippy::needless_pass_by_value)] // the signature embedders call, owned like std::env::args_os()
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> i32 {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    match sigstore_kms_plugins::plugin::serve_with(&args, &mut stdin.lock(), &mut stdout.lock(), &AwsKms::new()) {
-        Ok(_) => 0,
-        Err(e) => {
-            let program = args.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            eprintln!("{program}: cannot write the response to stdout: {e}");
-            1
-        }
-    }
+    sigstore_kms_plugins::plugin::serve_args(&args, &AwsKms::new())
 }
 
 #[cfg(test)]

@@ -419,15 +419,7 @@ pub fn main_entry(scheme: Scheme) -> ExitCode {
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> i32 {
     let program = args.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let handler = HashiVault::new(Scheme::from_program(&program));
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    match sigstore_kms_plugins::plugin::serve_with(&args, &mut stdin.lock(), &mut stdout.lock(), &handler) {
-        Ok(_) => 0,
-        Err(e) => {
-            eprintln!("{program}: cannot write the response to stdout: {e}");
-            1
-        }
-    }
+    sigstore_kms_plugins::plugin::serve_args(&args, &handler)
 }
 
 #[cfg(test)]

@@ -32,6 +32,22 @@ pub fn time_left(ctx: &CallContext) -> Result<Duration, Error> {
     }
 }
 
+/// The time a call may spend: [`time_left`] less a margin (a tenth, at most half a second), so
+/// that the provider's own error, which says what timed out, reaches the host before the host
+/// gives up and kills the plugin.
+pub fn budget(ctx: &CallContext) -> Result<Duration, Error> {
+    let left = time_left(ctx)?;
+    Ok(left.saturating_sub((left / 10).min(Duration::from_millis(500))))
+}
+
+/// How long an SDK may keep retrying within a call of `budget`: all but a tenth (at most a
+/// second), so that after the retries the answer is the service's last error (throttled,
+/// unavailable, refused) rather than a bare timeout.
+#[must_use]
+pub fn retry_window(budget: Duration) -> Duration {
+    budget.saturating_sub((budget / 10).min(Duration::from_secs(1)))
+}
+
 /// The digest the host sent (`messageOptions.digest`), if it sent a non-empty one; an empty
 /// digest counts as none, as in Go.
 #[must_use]
@@ -117,8 +133,17 @@ mod tests {
         ctx.deadline = Some(SystemTime::now() + Duration::from_secs(30));
         let left = time_left(&ctx).unwrap();
         assert!(left > Duration::from_secs(20) && left <= Duration::from_secs(30), "{left:?}");
+        ctx.deadline = Some(SystemTime::now() + Duration::from_secs(30));
+        let b = budget(&ctx).unwrap();
+        assert!(b > Duration::from_secs(20) && b <= Duration::from_millis(29_500), "{b:?}");
+        ctx.deadline = Some(SystemTime::now() + Duration::from_secs(2));
+        let b = budget(&ctx).unwrap();
+        assert!(b > Duration::from_millis(1500) && b <= Duration::from_millis(1800), "{b:?}");
+        assert_eq!(retry_window(Duration::from_secs(30)), Duration::from_secs(29));
+        assert_eq!(retry_window(Duration::from_secs(4)), Duration::from_millis(3600));
         ctx.deadline = Some(SystemTime::now() - Duration::from_secs(1));
         assert!(check_deadline(&ctx).unwrap_err().to_string().contains("deadline exceeded"));
+        assert!(budget(&ctx).is_err());
     }
 
     #[test]

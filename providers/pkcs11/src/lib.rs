@@ -515,16 +515,7 @@ pub fn main_entry() -> ExitCode {
 #[must_use]
 #[allow(clippy::needless_pass_by_value)] // the signature embedders call, owned like std::env::args_os()
 pub fn run_with_args(args: Vec<std::ffi::OsString>) -> i32 {
-    let stdin = std::io::stdin();
-    let stdout = std::io::stdout();
-    match sigstore_kms_plugins::plugin::serve_with(&args, &mut stdin.lock(), &mut stdout.lock(), &Pkcs11Kms::new()) {
-        Ok(_) => 0,
-        Err(e) => {
-            let program = args.first().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            eprintln!("{program}: cannot write the response to stdout: {e}");
-            1
-        }
-    }
+    sigstore_kms_plugins::plugin::serve_args(&args, &Pkcs11Kms::new())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //   - the Go programs of this module (cmd/kmshost, cmd/sigstore-kms-gokms,
 //     cmd/sigstore-kms-recorder), with `go build`;
 //   - our `sigstore-kms` and `sigstore-kms-localkms` from INTEROP_BIN_DIR, or by
-//     running `cargo build --bin sigstore-kms --bin sigstore-kms-localkms` at the
+//     running `cargo build --workspace --bin sigstore-kms --bin sigstore-kms-localkms` at the
 //     repository root (CARGO_TARGET_DIR is honoured);
 //   - the Rust host tests/interop/rust (INTEROP_RUST_HOST, or cargo build);
 //   - the Python host and Python-SDK plugin when `import sigstore_kms_plugins`
@@ -141,9 +141,16 @@ func buildGo() error {
 }
 
 // cargoBuild runs cargo build with args and returns the executables it
-// produced, by name.
+// produced, by name. In the repository it selects targets (--bin) within
+// --workspace: cargo unifies dependency features over the packages selected,
+// so `-p X` would compile dozens of dependencies again with another feature set
+// than `make test-rust` left built (over a minute with the cloud SDKs).
 func cargoBuild(dir string, args ...string) (map[string]string, error) {
-	full := append([]string{"build", "--message-format=json-render-diagnostics"}, args...)
+	full := []string{"build", "--message-format=json-render-diagnostics"}
+	if dir == e.repo {
+		full = append(full, "--workspace")
+	}
+	full = append(full, args...)
 	cmd := exec.Command("cargo", full...)
 	cmd.Dir = dir
 	if os.Getenv("CARGO_TARGET_DIR") == "" {

@@ -58,7 +58,7 @@ func awsPlugin(t *testing.T) plugin {
 	t.Helper()
 	awsOnce.Do(func() {
 		start := time.Now()
-		exes, how, err := providerPrograms([]string{"sigstore-kms-awskms"}, "-p", "sigstore-kms-awskms", "--bin", "sigstore-kms-awskms")
+		exes, how, err := providerPrograms([]string{"sigstore-kms-awskms"}, "--bin", "sigstore-kms-awskms")
 		report.timing("sigstore-kms-awskms: "+how, time.Since(start))
 		if err != nil {
 			awsErr = err

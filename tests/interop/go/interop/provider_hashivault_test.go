@@ -52,7 +52,7 @@ func hvPlugins(t *testing.T) (hashivault, openbao plugin) {
 	hvOnce.Do(func() {
 		start := time.Now()
 		names := []string{"sigstore-kms-hashivault", "sigstore-kms-openbao"}
-		exes, how, err := providerPrograms(names, "-p", "sigstore-kms-hashivault", "--bins")
+		exes, how, err := providerPrograms(names, "--bin", "sigstore-kms-hashivault", "--bin", "sigstore-kms-openbao")
 		report.timing("sigstore-kms-hashivault, sigstore-kms-openbao: "+how, time.Since(start))
 		if err != nil {
 			hvErr = err

@@ -651,9 +651,12 @@ func TestProviderPKCS11RustUnitTests(t *testing.T) {
 	if module == "" {
 		t.Fatal("SIGSTORE_KMS_PKCS11_TEST_MODULE is not set: run through tests/providers/run.sh (setup/pkcs11.sh sets it)")
 	}
-	// Only this crate's lib test: its dependencies are built already; a --workspace run would
-	// rebuild every crate's lib test that `make test-rust` did not leave fresh (minutes).
-	cmd := exec.Command("cargo", "test", "--offline", "-p", "sigstore-kms-pkcs11", "--lib", "--", "softhsm_end_to_end", "--nocapture")
+	// --workspace, not -p: cargo unifies dependency features over the packages selected, so
+	// `-p sigstore-kms-pkcs11` would compile dozens of dependencies again with another feature
+	// set than `make test-rust` left built. --tests (not --lib, which would also build the
+	// bindings' lib tests that are off) selects what make test-rust built, so every binary is
+	// fresh and the filter runs only this test.
+	cmd := exec.Command("cargo", "test", "--offline", "--workspace", "--tests", "--", "softhsm_end_to_end", "--nocapture")
 	cmd.Dir = e.repo
 	cmd.Env = append(os.Environ(), "SIGSTORE_KMS_PKCS11_TEST_MODULE="+module)
 	if os.Getenv("CARGO_TARGET_DIR") == "" {
@@ -661,9 +664,9 @@ func TestProviderPKCS11RustUnitTests(t *testing.T) {
 	}
 	out, err := cmd.CombinedOutput()
 	text := string(out)
-	noPIN(t, "cargo test -p sigstore-kms-pkcs11", text)
+	noPIN(t, "cargo test --workspace --tests softhsm_end_to_end", text)
 	if err != nil || !strings.Contains(text, "test tests::softhsm_end_to_end ... ok") || strings.Contains(text, "skipped:") {
-		t.Errorf("cargo test -p sigstore-kms-pkcs11 --lib -- softhsm_end_to_end: %v\n%s", err, tail(text, 6000))
+		t.Errorf("cargo test --workspace --tests -- softhsm_end_to_end: %v\n%s", err, tail(text, 6000))
 	}
 }
 

@@ -1,0 +1,5 @@
+//! `sigstore-kms-azurekms`: the plugin program (see the library docs).
+
+fn main() -> std::process::ExitCode {
+    sigstore_kms_azurekms::main_entry()
+}
