@@ -53,6 +53,7 @@ type Finished = Mutex<Vec<(u64, Result<Reply>)>>;
 pub struct Prepared(Preparing);
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // moved once per call, never stored in bulk: a box would cost an allocation per call
 enum Preparing {
     /// An event-loop call: its plugin runs (or could not be started).
     Started(Result<RunningCall<Reply>>),
