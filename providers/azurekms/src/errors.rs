@@ -1,26 +1,11 @@
 //! Every failure of a Key Vault call as one message: what failed, and what to check.
 
-use std::error::Error as StdError;
-
 use azure_core::error::ErrorKind;
 use azure_core::http::StatusCode;
 
 use crate::Error;
 
-/// The causes of `e`, outermost first, without repeats.
-#[must_use]
-pub fn chain(e: &dyn StdError) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+pub use sigstore_kms_provider_kit::error_text::chain;
 
 /// Where a call went, for the messages.
 #[derive(Debug, Clone)]

@@ -20,20 +20,7 @@ fn role(op: &str) -> &'static str {
     }
 }
 
-/// The causes of `e`, outermost first, without repeats.
-#[must_use]
-pub fn chain(e: &dyn StdError) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
-}
+pub use sigstore_kms_provider_kit::error_text::chain;
 
 /// Turns the SDK's error of operation `op` on `resource` into our message.
 #[must_use]

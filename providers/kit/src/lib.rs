@@ -11,13 +11,15 @@
 //! * [`ecdsa`]: raw `r || s` and ASN.1 DER ECDSA signatures, each to the other;
 //! * [`call`]: the host's deadline as a timeout, and the digest a KMS is asked to sign;
 //! * `runtime` (feature `runtime`): a blocking bridge, with a timeout, for async KMS clients;
-//! * [`secret`]: a wrapper that keeps tokens and PINs out of every message.
+//! * [`secret`]: a wrapper that keeps tokens and PINs out of every message;
+//! * [`error_text`]: an SDK error and its causes as one line.
 //!
 //! Errors are [`Error`]: one message, written to be shown to the user as the plugin's
 //! `errorMessage` (what failed and what to check).
 
 pub mod call;
 pub mod ecdsa;
+pub mod error_text;
 pub mod hash;
 pub mod public_key;
 #[cfg(feature = "runtime")]
