@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{fixture, fixture_options, live_children, open_fds, sha256};
-use sigstore_kms_plugins::process::{Channel, Watches};
+use sigstore_kms_plugins::process::{Channel, Watches, OUTPUT_WATCH_DELAY};
 use sigstore_kms_plugins::{
     get_signer_verifier, register_provider, CallContext, ErrorKind, HandlerError, HashFunc, MessageOptions, Result,
     RunningCall,
@@ -88,8 +88,35 @@ fn a_message_larger_than_the_pipe_is_written_as_stdin_becomes_writable() {
 fn a_small_message_is_written_at_start_and_needs_no_stdin_watch() {
     let call = fixture("fixture://my-key").start_sign_message(vec![7u8; 1024]).unwrap();
     assert_eq!(call.watches().stdin, None);
-    assert!(call.watches().stdout.is_some());
+    assert!(call.watches().exit.is_some());
     drive(call).0.unwrap();
+}
+
+#[test]
+fn the_answer_is_read_in_the_step_that_sees_the_exit() {
+    // At first only the exit is watched (OUTPUT_WATCH_DELAY): the answer waits in the pipe,
+    // and the one wake-up of the exit reads it whole and ends the call.
+    let mut call = fixture("fixture://my-key").start_public_key().unwrap();
+    let started = Instant::now();
+    let watches = call.watches();
+    assert_eq!((watches.stdout, watches.stderr), (None, None), "{watches:?}");
+    assert!(call.next_timer().unwrap() <= started + OUTPUT_WATCH_DELAY, "the delay ends with a timer");
+    let exit = watches.exit.unwrap();
+    let mut fd = libc::pollfd { fd: exit, events: libc::POLLIN, revents: 0 };
+    // SAFETY: poll on one valid pollfd, no timeout (the fixture exits on its own).
+    assert_eq!(unsafe { libc::poll(&raw mut fd, 1, -1) }, 1);
+    let key = call.on_ready(Channel::Exit).expect("the exit step ends the call").unwrap();
+    assert_eq!(key.pem(), FIXTURE_PUB);
+}
+
+#[test]
+fn an_answer_larger_than_the_pipe_is_read_once_the_delay_is_over() {
+    // 20 MiB of answer: the plugin blocks on the full pipe until stdout is watched.
+    let sv = get_signer_verifier("huge-answer://k", fixture_options().stdout_limit(32 << 20)).unwrap();
+    let call = sv.start_default_algorithm().unwrap();
+    let (result, turns) = drive(call);
+    assert_eq!(result.unwrap().len(), 20 << 20);
+    assert!(turns > 2, "read in turns once watched, not at the exit: {turns}");
 }
 
 #[test]

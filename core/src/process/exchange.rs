@@ -14,7 +14,8 @@
 //!    pipe takes at once: a small message needs no stdin watch at all).
 //! 2. Watch the descriptors of [`Exchange::watches`] (stdin for writing, the others for reading)
 //!    and call [`Exchange::on_ready`] when one is ready; call [`Exchange::on_timer`] at
-//!    [`Exchange::next_timer`] (timeout, grace after exit, polling without a pidfd).
+//!    [`Exchange::next_timer`] (timeout, grace after exit, polling without a pidfd, the end
+//!    of [`super::OUTPUT_WATCH_DELAY`], when stdout and stderr join the watches).
 //! 3. After every call, re-read [`Exchange::watches`], stop watching descriptors that left it,
 //!    and only then call [`Exchange::release_closed`]: descriptors that reached their end are
 //!    closed there, never while a loop may still watch them (a closed number can be reused by
@@ -30,7 +31,8 @@ use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use super::{
-    Invocation, Output, RunError, RunFailure, Stdin, EXIT_GRACE, MAX_ARG_BYTES, STDERR_TAIL_BYTES, STDIN_CHUNK,
+    Invocation, Output, RunError, RunFailure, Stdin, EXIT_GRACE, MAX_ARG_BYTES, OUTPUT_WATCH_DELAY, STDERR_TAIL_BYTES,
+    STDIN_CHUNK,
 };
 use crate::sys::{self, SigpipeGuard, Spec};
 
@@ -139,6 +141,8 @@ pub struct Exchange<'r> {
     /// Descriptors that reached their end, closed by [`Exchange::release_closed`].
     closed: Vec<OwnedFd>,
     deadline: Option<Instant>,
+    /// Until then (while running), stdout and stderr are not watched: [`OUTPUT_WATCH_DELAY`].
+    outputs_unwatched_until: Option<Instant>,
     exited: Option<(ExitStatus, Instant)>,
     finished: bool,
 }
@@ -162,6 +166,8 @@ impl<'r> Exchange<'r> {
         .map_err(RunError::Spawn)?;
         let (stdin, stdout_pipe, stderr_pipe) =
             (spawned.stdin.map(File::from), Some(File::from(spawned.stdout)), spawned.stderr.map(File::from));
+        // Only with a pidfd: without one, nothing but a poll timer would tell of the exit.
+        let outputs_unwatched_until = spawned.pidfd.is_some().then(|| started + OUTPUT_WATCH_DELAY);
         let pending = match inv.stdin {
             Stdin::Null => Pending::None,
             Stdin::Reader(r) => Pending::Reader(r),
@@ -186,6 +192,7 @@ impl<'r> Exchange<'r> {
             pidfd: spawned.pidfd,
             closed: Vec::new(),
             deadline: inv.timeout.map(|t| started + t),
+            outputs_unwatched_until,
             exited: None,
             finished: false,
         };
@@ -219,17 +226,20 @@ impl<'r> Exchange<'r> {
         self.child.pid.unsigned_abs()
     }
 
-    /// What to watch now (nothing once the run is over).
+    /// What to watch now (nothing once the run is over). For the first
+    /// [`super::OUTPUT_WATCH_DELAY`] of a run with a pidfd, stdout and stderr are left out: the
+    /// exit wakes the driver once, and the pipes are read then.
     #[must_use]
     pub fn watches(&self) -> Watches {
         if self.finished {
             return Watches::default();
         }
         let running = self.exited.is_none();
+        let outputs = self.outputs_unwatched_until.is_none();
         Watches {
             stdin: self.stdin.as_ref().filter(|_| running).map(AsRawFd::as_raw_fd),
-            stdout: self.stdout_pipe.as_ref().map(AsRawFd::as_raw_fd),
-            stderr: self.stderr_pipe.as_ref().map(AsRawFd::as_raw_fd),
+            stdout: self.stdout_pipe.as_ref().filter(|_| outputs).map(AsRawFd::as_raw_fd),
+            stderr: self.stderr_pipe.as_ref().filter(|_| outputs).map(AsRawFd::as_raw_fd),
             exit: self.pidfd.as_ref().filter(|_| running).map(AsRawFd::as_raw_fd),
         }
     }
@@ -244,10 +254,7 @@ impl<'r> Exchange<'r> {
             return Some(at + EXIT_GRACE);
         }
         let poll = self.pidfd.is_none().then(|| Instant::now() + REAP_POLL);
-        match (self.deadline, poll) {
-            (Some(d), Some(p)) => Some(d.min(p)),
-            (d, p) => d.or(p),
-        }
+        [self.deadline, poll, self.outputs_unwatched_until].into_iter().flatten().min()
     }
 
     /// `channel` is ready: does the I/O it allows, without blocking (except a
@@ -279,8 +286,12 @@ impl<'r> Exchange<'r> {
             return None;
         }
         if self.exited.is_none() {
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            if self.deadline.is_some_and(|d| now >= d) {
                 return Some(Err(self.abort(RunError::Timeout)));
+            }
+            if self.outputs_unwatched_until.is_some_and(|at| now >= at) {
+                self.outputs_unwatched_until = None;
             }
             if self.pidfd.is_none() {
                 if let Err(error) = self.check_exit() {
@@ -357,6 +368,12 @@ impl<'r> Exchange<'r> {
             self.exited = Some((status, Instant::now()));
             // Nobody will read what is left of the message.
             self.close_stdin();
+            // What the plugin wrote is in the pipes now: read it in this step rather than after
+            // another wake-up (unless a process it left behind holds a pipe open, this reaches
+            // both ends). From here on the pipes are watched until they end.
+            self.outputs_unwatched_until = None;
+            self.read_stdout()?;
+            self.read_stderr();
         }
         Ok(())
     }

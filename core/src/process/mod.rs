@@ -35,6 +35,17 @@ pub const MAX_ARG_BYTES: usize = 32 * 4096;
 /// How long we keep reading stdout/stderr after the plugin exited, for data a grandchild that
 /// inherited the pipes may still hold up.
 pub const EXIT_GRACE: Duration = Duration::from_millis(250);
+/// How long after the start stdout and stderr are left unwatched while a pidfd is (see
+/// [`Exchange::watches`]).
+///
+/// Watching them at once wakes the driver when the plugin writes its answer and again when it
+/// exits a moment later: for an event loop each wake-up is a turn of the loop, and with the
+/// task on another thread a cross-thread wake-up, a measurable part of a short call. Unwatched,
+/// the answer waits in the pipe, and the exit wakes the driver once, which then reads both
+/// pipes to their end. A plugin that writes more than the pipe holds (64 KiB) before exiting
+/// blocks until this delay is over, then the pipes are watched as usual: the delay bounds what
+/// that costs, and a call longer than it costs one timer wake-up.
+pub const OUTPUT_WATCH_DELAY: Duration = Duration::from_millis(5);
 /// Size of the chunks the message is streamed in.
 pub const STDIN_CHUNK: usize = 128 * 1024;
 /// How many bytes of stderr are kept when it is captured.
