@@ -2,7 +2,8 @@
 //!
 //! By job: [`options`] (the options and their vocabulary), [`message`] (what is signed),
 //! [`call`] (a typed call and its reply, and the request JSON), [`route`] (which engine runs a
-//! call: the event loop or a thread), `running` (a call driven by an event loop), `failure`
+//! call: the event loop or a thread), `running` (a call driven by an event loop), `on_tokio`
+//! (the async methods' event loop: Tokio's own), `failure`
 //! (how a run becomes a result or an error). This file has the signer-verifier itself and its
 //! typed methods, sugar over [`PluginSignerVerifier::call`] and friends.
 
@@ -23,6 +24,7 @@ use crate::uri::KeyUri;
 pub mod call;
 mod failure;
 pub mod message;
+mod on_tokio;
 pub mod options;
 pub mod route;
 mod running;
@@ -53,8 +55,9 @@ struct Inner {
 /// Cheap to clone and safe to share between threads. Every call can be made as a typed
 /// [`Call`] ([`PluginSignerVerifier::call`], [`PluginSignerVerifier::call_blocking`],
 /// [`PluginSignerVerifier::route`] for event loops) or with the typed methods below, in an
-/// async form (needs a Tokio runtime; the plugin runs on Tokio's blocking pool and is killed if
-/// the future is dropped), a `_blocking` form, and (for plugin programs) a `start_` form that
+/// async form (needs a Tokio runtime; the plugin is driven by Tokio's I/O driver, or by its
+/// blocking pool for a message read from a file or reader, and is killed if the future is
+/// dropped), a `_blocking` form, and (for plugin programs) a `start_` form that
 /// an event loop of your own drives ([`RunningCall`]).
 #[derive(Clone)]
 pub struct PluginSignerVerifier {

@@ -12,7 +12,7 @@ use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 
 use super::message::{Body, InMemory};
-use super::{failure, Backend, Call, Message, PluginSignerVerifier, Reply, RunningCall};
+use super::{failure, on_tokio, Backend, Call, Message, PluginSignerVerifier, Reply, RunningCall};
 use crate::error::{CallSite, Error, Result, StderrTail};
 use crate::handler::{dispatch, CallContext};
 use crate::process::{self, CancelPipe, Exchange, Stdin};
@@ -84,19 +84,33 @@ impl PluginSignerVerifier {
         }
     }
 
-    /// Runs `call` with `message` on Tokio's blocking pool; dropping the future kills the
-    /// plugin.
+    /// Runs `call` with `message` in a Tokio runtime; dropping the future kills the plugin.
     ///
     /// An event-loop call is started right here, on the calling task's thread (the start
-    /// returns once the plugin runs), and only the waiting goes to the blocking pool: that
-    /// hand-off then happens while the plugin starts up instead of before.
+    /// returns once the plugin runs), and driven by the task itself on Tokio's I/O driver: no
+    /// other thread takes part. On a runtime built without `enable_io` it waits on Tokio's
+    /// blocking pool instead (Tokio prints its "IO is disabled" panic message once, caught: see
+    /// `client/on_tokio.rs`). A thread call (a reader or file message, an in-process provider)
+    /// runs on the blocking pool.
     pub async fn call(&self, call: Call, message: impl Into<Message>) -> Result<Reply> {
         let method = call.method();
+        let route = self.route(call, message.into());
+        let route = match route {
+            Route::EventLoop(c) => match on_tokio::register() {
+                Some(Ok(registered)) => return registered.run(c).await,
+                Some(Err(e)) => {
+                    let reason = "cannot make the descriptors that watch the plugin";
+                    return Err(Error::exec(self.call_site(method), reason, Some(e), StderrTail::default()));
+                }
+                None => Route::EventLoop(c),
+            },
+            thread @ Route::Thread(_) => thread,
+        };
         let cancel = Arc::new(CancelPipe::new().map_err(|e| {
             Error::exec(self.call_site(method), "cannot create a cancellation pipe", Some(e), StderrTail::default())
         })?);
         let on_drop = CancelOnDrop(Some(Arc::clone(&cancel)));
-        let task = match self.route(call, message.into()) {
+        let task = match route {
             Route::EventLoop(c) => {
                 let running = c.start()?;
                 tokio::task::spawn_blocking(move || running.wait(Some(cancel.watch())))
@@ -168,6 +182,12 @@ impl Route {
 }
 
 impl LoopCall {
+    /// Which plugin and method the call is for, as errors name it.
+    #[must_use]
+    pub fn call_site(&self) -> CallSite {
+        self.sv.call_site(self.call.method())
+    }
+
     /// Spawns the plugin (writing as much of the message as its pipe takes at once) and returns
     /// the call to drive.
     ///

@@ -1,0 +1,105 @@
+//! The async methods' engine for event-loop calls: the plugin driven by Tokio's own I/O driver.
+//!
+//! The call gets a [`Reactor`] of its own, whose one descriptor is registered with the current
+//! runtime ([`AsyncFd`]); the task then waits where Tokio's workers already wait, in Tokio's
+//! poller, and every step is non-blocking I/O done by the task itself. The other way, a thread
+//! of the blocking pool sleeping in `poll(2)`, costs two cross-thread wake-ups per call (the
+//! pool thread, then the task's worker), which on a VM is a measurable part of a plugin run.
+//!
+//! A runtime built without `enable_io` has no I/O driver, and Tokio panics, rather than
+//! failing, when asked to register a descriptor with it; it offers no way to ask first. So the
+//! first registration in such a runtime is tried under `catch_unwind` (Tokio's panic message
+//! is printed once, by the panic hook), and from then on the async methods of this process use
+//! the blocking pool, which works on every runtime. A program built with `panic = "abort"`
+//! cannot catch that panic, so there the async methods always use the blocking pool.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use super::{LoopCall, Reply, Route};
+use crate::error::{Error, Result, StderrTail};
+use crate::Reactor;
+
+/// Set once a runtime without an I/O driver was met: the blocking pool is used from then on.
+static NO_IO_DRIVER: AtomicBool = AtomicBool::new(false);
+
+/// A call's own reactor, as Tokio watches it. Dropping the `AsyncFd` takes the descriptor out
+/// of Tokio's poller first, then drops the reactor, which kills and reaps a plugin still
+/// running (a dropped future).
+pub(super) struct Registered(AsyncFd<Owned>);
+
+pub(super) struct Owned(Reactor);
+
+impl AsRawFd for Owned {
+    fn as_raw_fd(&self) -> RawFd {
+        self.0.fd().as_raw_fd()
+    }
+}
+
+/// A fresh reactor registered with the current runtime's I/O driver; `None` when the runtime
+/// has none (or had none before: see the module docs), so the caller uses the blocking pool.
+///
+/// # Errors
+/// The reactor's descriptors cannot be made or registered (out of descriptors).
+pub(super) fn register() -> Option<io::Result<Registered>> {
+    // Outside a runtime, the blocking pool's own error is the one to give. Built with
+    // `panic = "abort"`, a runtime without I/O could not be probed: the pool, always.
+    if !cfg!(panic = "unwind") || NO_IO_DRIVER.load(Ordering::Relaxed) || tokio::runtime::Handle::try_current().is_err()
+    {
+        return None;
+    }
+    let reactor = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => return Some(Err(e)),
+    };
+    let register = move || {
+        // SAFETY: the descriptor is the reactor's poller, which `Owned` owns: it stays open, and
+        // `as_raw_fd` gives the same number, until `Owned` is dropped, which `AsyncFd` does
+        // only after taking the descriptor out of Tokio's poller.
+        let registered = unsafe { AsyncFd::register_with_interest(Owned(reactor), Interest::READABLE) };
+        // Converted here: the refused reactor is dropped at once.
+        registered.map(Registered).map_err(io::Error::from)
+    };
+    if let Ok(registered) = catch_unwind(AssertUnwindSafe(register)) {
+        Some(registered)
+    } else {
+        NO_IO_DRIVER.store(true, Ordering::Relaxed);
+        None
+    }
+}
+
+impl Registered {
+    /// Starts `call` on this thread (the start returns once the plugin runs) and drives it to
+    /// its end from the task. Dropping the future kills and reaps the plugin.
+    pub(super) async fn run(self, call: LoopCall) -> Result<Reply> {
+        let site = call.call_site();
+        let result: Arc<Mutex<Option<Result<Reply>>>> = Arc::default();
+        let slot = Arc::clone(&result);
+        let reactor = &self.0.get_ref().0;
+        reactor.submit(Route::EventLoop(call), move |r| {
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        });
+        loop {
+            let mut ready = match self.0.readable().await {
+                Ok(guard) => guard,
+                Err(e) => {
+                    let reason = "Tokio's I/O driver failed (is the runtime shutting down?)";
+                    return Err(Error::exec(site, reason, Some(e), StderrTail::default()));
+                }
+            };
+            // Drains everything the reactor's descriptor had, so clearing Tokio's readiness
+            // below loses nothing: anything new makes the descriptor readable again.
+            reactor.dispatch();
+            if let Some(done) = result.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                return done;
+            }
+            ready.clear_ready();
+        }
+    }
+}
