@@ -230,7 +230,8 @@ def run_json(argv: Sequence[str], env: Optional[Dict[str, str]] = None) -> Any:
 CONTENDERS = [
     ("floor", "bare Rust spawn+wait (floor)", "baseline", "", False),
     ("rust-blocking", "Rust client, blocking", "rust", "blocking", True),
-    ("rust-async", "Rust client, async (tokio)", "rust", "async", True),
+    ("rust-async", "Rust client, async (tokio task)", "rust", "async", True),
+    ("rust-async-block-on", "Rust client, async (tokio block_on)", "rust", "async-block-on", True),
     ("py-main", "Python, blocking, main thread", "py", "main", True),
     ("py-thread", "Python, blocking, other thread", "py", "thread", True),
     ("py-asyncio", "Python, asyncio", "py", "asyncio", True),

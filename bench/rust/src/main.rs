@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! skp-bench percall PATH-DIR URI
-//!     serve: reads lines "MODE METHOD N MSG-BYTES" (MODE blocking|async; METHOD
+//!     serve: reads lines "MODE METHOD N MSG-BYTES" (MODE blocking|async|async-block-on; METHOD
 //!     defaultAlgorithm|publicKey|signMessage), answers {"us":[per-call microseconds]}
 //! skp-bench stream PATH-DIR URI MODE FILE REPS
 //!     signMessage of FILE (streamed from disk) REPS times: {"s":[seconds],"rss_kib":..,"hwm_kib":..}
@@ -86,7 +86,27 @@ fn percall(path: &str, uri: &str) {
                     us.push(t.elapsed().as_secs_f64() * 1e6);
                 }
             }
-            "async" => rt.block_on(async {
+            // A task of the runtime, as a server's request handler runs: a worker thread
+            // awaits the call, and that thread also waits in Tokio's poller.
+            "async" => {
+                let (sv, method, msg) = (sv.clone(), method.to_owned(), msg.clone());
+                us = rt.block_on(async move {
+                    let task = tokio::spawn(async move {
+                        let mut us = Vec::with_capacity(n);
+                        for _ in 0..n {
+                            let t = Instant::now();
+                            async_call(&sv, &method, &msg).await;
+                            us.push(t.elapsed().as_secs_f64() * 1e6);
+                        }
+                        us
+                    });
+                    task.await.unwrap_or_else(|e| die(&e.to_string()))
+                });
+            }
+            // The future `#[tokio::main]` runs: awaited on the thread in `block_on`, which is not a
+            // worker and never waits in Tokio's poller, so every wake-up of the call reaches it
+            // from a worker.
+            "async-block-on" => rt.block_on(async {
                 for _ in 0..n {
                     let t = Instant::now();
                     async_call(&sv, method, &msg).await;
