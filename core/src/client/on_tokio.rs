@@ -1,17 +1,21 @@
 //! The async methods' engine for event-loop calls: the plugin driven by Tokio's own I/O driver.
 //!
 //! The call gets a [`Reactor`] of its own, whose one descriptor is registered with the current
-//! runtime ([`AsyncFd`]); the task then waits where Tokio's workers already wait, in Tokio's
-//! poller, and every step is non-blocking I/O done by the task itself. The other way, a thread
-//! of the blocking pool sleeping in `poll(2)`, costs two cross-thread wake-ups per call (the
-//! pool thread, then the task's worker), which on a VM is a measurable part of a plugin run.
+//! runtime ([`AsyncFd`]); the task then waits where Tokio's workers wait, in Tokio's poller,
+//! and every step is non-blocking I/O done by the task itself. A task on a worker thread is
+//! then woken by the worker that saw the plugin exit, most often its own thread; a thread of the
+//! blocking pool sleeping in `poll(2)` would add a hand-off to that thread and back, which on a
+//! VM is a measurable part of a short call (`make bench`: "async (tokio task)"). The future of
+//! `block_on` runs on a thread that is no worker and never waits in Tokio's poller: a worker
+//! wakes it either way ("async (tokio block_on)").
 //!
 //! A runtime built without `enable_io` has no I/O driver, and Tokio panics, rather than
 //! failing, when asked to register a descriptor with it; it offers no way to ask first. So the
 //! first registration in such a runtime is tried under `catch_unwind` (Tokio's panic message
 //! is printed once, by the panic hook), and from then on the async methods of this process use
 //! the blocking pool, which works on every runtime. A program built with `panic = "abort"`
-//! cannot catch that panic, so there the async methods always use the blocking pool.
+//! cannot catch that panic, so there the async methods always use the blocking pool; so do
+//! they on the portable system-call path (see [`crate::sys`]), whose poller is a thread.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -24,7 +28,7 @@ use tokio::io::Interest;
 
 use super::{LoopCall, Reply, Route};
 use crate::error::{Error, Result, StderrTail};
-use crate::Reactor;
+use crate::{sys, Reactor};
 
 /// Set once a runtime without an I/O driver was met: the blocking pool is used from then on.
 static NO_IO_DRIVER: AtomicBool = AtomicBool::new(false);
@@ -49,8 +53,12 @@ impl AsRawFd for Owned {
 /// The reactor's descriptors cannot be made or registered (out of descriptors).
 pub(super) fn register() -> Option<io::Result<Registered>> {
     // Outside a runtime, the blocking pool's own error is the one to give. Built with
-    // `panic = "abort"`, a runtime without I/O could not be probed: the pool, always.
-    if !cfg!(panic = "unwind") || NO_IO_DRIVER.load(Ordering::Relaxed) || tokio::runtime::Handle::try_current().is_err()
+    // `panic = "abort"`, a runtime without I/O could not be probed: the pool, always. The
+    // portable poller is a helper thread: one per call would cost more than the pool's hand-off.
+    if !sys::CHEAP_POLLER
+        || !cfg!(panic = "unwind")
+        || NO_IO_DRIVER.load(Ordering::Relaxed)
+        || tokio::runtime::Handle::try_current().is_err()
     {
         return None;
     }

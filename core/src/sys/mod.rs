@@ -38,6 +38,9 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 pub(crate) use os::{Poller, Waker};
+/// Whether a [`Poller`] is only descriptors (epoll and a timerfd), cheap enough to make one
+/// per call; the portable one runs a helper thread.
+pub(crate) const CHEAP_POLLER: bool = cfg!(all(target_os = "linux", not(feature = "portable")));
 pub(crate) use spawn::{spawn, Spec};
 pub(crate) use unix::SigpipeGuard;
 
