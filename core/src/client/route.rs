@@ -87,8 +87,8 @@ impl PluginSignerVerifier {
     /// Runs `call` with `message` in a Tokio runtime; dropping the future kills the plugin.
     ///
     /// An event-loop call is started right here, on the calling task's thread (the start
-    /// returns once the plugin runs), and driven by the task itself on Tokio's I/O driver: no
-    /// other thread takes part. On a runtime built without `enable_io` it waits on Tokio's
+    /// returns once the plugin runs), and driven by the task itself, waiting in Tokio's poller
+    /// (no blocking-pool thread). On a runtime built without `enable_io` it waits on Tokio's
     /// blocking pool instead (Tokio prints its "IO is disabled" panic message once, caught: see
     /// `client/on_tokio.rs`). A thread call (a reader or file message, an in-process provider)
     /// runs on the blocking pool.
