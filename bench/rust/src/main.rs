@@ -63,6 +63,17 @@ async fn async_call(sv: &PluginSignerVerifier, method: &str, msg: &[u8]) {
     }
 }
 
+/// `n` async calls one after another; the microseconds of each.
+async fn timed_async_calls(sv: &PluginSignerVerifier, method: &str, msg: &[u8], n: usize) -> Vec<f64> {
+    let mut us = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        async_call(sv, method, msg).await;
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    us
+}
+
 fn percall(path: &str, uri: &str) {
     let sv = signer(path, uri);
     let rt = runtime();
@@ -90,29 +101,13 @@ fn percall(path: &str, uri: &str) {
             // awaits the call, and that thread also waits in Tokio's poller.
             "async" => {
                 let (sv, method, msg) = (sv.clone(), method.to_owned(), msg.clone());
-                us = rt.block_on(async move {
-                    let task = tokio::spawn(async move {
-                        let mut us = Vec::with_capacity(n);
-                        for _ in 0..n {
-                            let t = Instant::now();
-                            async_call(&sv, &method, &msg).await;
-                            us.push(t.elapsed().as_secs_f64() * 1e6);
-                        }
-                        us
-                    });
-                    task.await.unwrap_or_else(|e| die(&e.to_string()))
-                });
+                let task = rt.spawn(async move { timed_async_calls(&sv, &method, &msg, n).await });
+                us = rt.block_on(task).unwrap_or_else(|e| die(&e.to_string()));
             }
             // The future `#[tokio::main]` runs: awaited on the thread in `block_on`, which is not a
             // worker and never waits in Tokio's poller, so every wake-up of the call reaches it
             // from a worker.
-            "async-block-on" => rt.block_on(async {
-                for _ in 0..n {
-                    let t = Instant::now();
-                    async_call(&sv, method, &msg).await;
-                    us.push(t.elapsed().as_secs_f64() * 1e6);
-                }
-            }),
+            "async-block-on" => us = rt.block_on(timed_async_calls(&sv, method, &msg, n)),
             _ => die(&format!("unknown mode {mode}")),
         }
         writeln!(out, "{{\"us\":{}}}", json_list(&us, 1))
