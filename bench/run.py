@@ -214,6 +214,19 @@ class Worker:
             raise RuntimeError(f"worker {self.proc.args} died")
         return json.loads(answer)
 
+    def cpu_ns(self) -> Optional[int]:
+        """CPU time the worker's threads have run so far, in ns (Linux: the first field of each
+        /proc/PID/task/TID/schedstat); None where that is not readable. Its children (the
+        plugins) are not in it."""
+        total, found = 0, False
+        for stat in Path(f"/proc/{self.proc.pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+                found = True
+            except (OSError, ValueError, IndexError):
+                pass  # a thread that ended meanwhile
+        return total if found else None
+
     def close(self) -> None:
         assert self.proc.stdin
         self.proc.stdin.close()
@@ -237,6 +250,8 @@ CONTENDERS = [
     ("py-asyncio", "Python, asyncio", "py", "asyncio", True),
     ("node", "Node addon (await)", "node", "addon", True),
     ("go", "Go reference client (kms.Get)", "go", "", False),
+    ("tokio-process", "Rust tokio::process by hand (tokio task)", "rust", "tokio-process", False),
+    ("tokio-process-block-on", "Rust tokio::process by hand (tokio block_on)", "rust", "tokio-process-block-on", False),
     ("py-subprocess", "Python subprocess.run by hand", "py", "subprocess", False),
     ("py-asyncio-subprocess", "Python asyncio.create_subprocess_exec by hand", "py", "asyncio-subprocess", False),
     ("node-spawn", "Node child_process.spawn by hand", "node", "child_process", False),
@@ -256,8 +271,10 @@ def percall(p: Dict[str, Path], variant: str) -> Dict[str, Any]:
         "go": Worker([str(p["go"]), "-uri", uri, "-serve"], env=go_env),
     }
 
+    cpu: Dict[str, Dict[str, List[float]]] = {m: {c[0]: [] for c in CONTENDERS} for m in METHODS}
+
     def block(contender: Tuple[str, str, str, str, bool], method: str, n: int) -> List[float]:
-        _, _, worker, mode, _ = contender
+        key, _, worker, mode, _ = contender
         size = MSG_BYTES if method == "signMessage" else 0
         if worker == "baseline":
             line = f"{n} {size if method == 'signMessage' else -1} {request(method, 'k')}"
@@ -265,12 +282,18 @@ def percall(p: Dict[str, Path], variant: str) -> Dict[str, Any]:
             line = f"{method} {n} {size}"
         else:
             line = f"{mode} {method} {n} {size}"
-        return workers[worker].ask(line)["us"]
+        before = workers[worker].cpu_ns()
+        us = workers[worker].ask(line)["us"]
+        after = workers[worker].cpu_ns()
+        if before is not None and after is not None:
+            cpu[method][key].append((after - before) / n / 1000)
+        return us
 
     log(f"per-call ({variant} plugin): warm-up; then {ROUNDS} rounds x {len(CONTENDERS)} contenders x {len(METHODS)} methods x {CALLS} calls (load {loadavg()})")
     for method in METHODS:
         for c in CONTENDERS:
             block(c, method, max(5, CALLS // 5))
+            cpu[method][c[0]].clear()  # the warm-up's CPU (first imports, page faults) is not counted
     samples: Dict[str, Dict[str, List[float]]] = {m: {c[0]: [] for c in CONTENDERS} for m in METHODS}
     block_medians: Dict[str, Dict[str, List[float]]] = {m: {c[0]: [] for c in CONTENDERS} for m in METHODS}
     for r in range(ROUNDS):
@@ -298,6 +321,8 @@ def percall(p: Dict[str, Path], variant: str) -> Dict[str, Any]:
                 "p90_us": s[int(0.9 * (len(s) - 1))],
                 "ratio": statistics.median(ratios),
                 "ratio_iqr": (statistics.quantiles(ratios, n=4)[0], statistics.quantiles(ratios, n=4)[2]) if len(ratios) > 1 else (ratios[0], ratios[0]),
+                # Median over blocks of the host's own CPU per call (None: not measurable here).
+                "cpu_us": statistics.median(cpu[method][key]) if cpu[method][key] else None,
             }
         result[method] = rows
     return result
@@ -521,6 +546,19 @@ def report(m: Dict[str, str], r: Dict[str, Any], elapsed: float, command: str) -
                 cells.append(f"{fmt_us(row['median_us'])}{extra} ({row['ratio']:.3f}x)")
             lines.append(f"| {'**' + label + '**' if ours else label} | " + " | ".join(cells) + " |")
         lines.append("")
+        if all(pc[mth][key].get("cpu_us") is not None for mth in METHODS for key, *_ in CONTENDERS):
+            lines.append(
+                "CPU time of the host process itself per call, µs (its threads' run time from "
+                "/proc/PID/task/*/schedstat around each block, median over blocks; the plugin's own CPU is not in it). "
+                "Less noisy than the wall-clock times, and on a VM that runs the plugin on the host's vCPU "
+                "(see RESULTS.md) what a host adds to the wall-clock time is about this:\n"
+            )
+            lines.append("| host | " + " | ".join(METHODS) + " |")
+            lines.append("|---|" + "---:|" * len(METHODS))
+            for key, label, _, _, ours in CONTENDERS:
+                cells = [f"{pc[mth][key]['cpu_us']:,.1f}" for mth in METHODS]
+                lines.append(f"| {'**' + label + '**' if ours else label} | " + " | ".join(cells) + " |")
+            lines.append("")
         if variant != "percall":
             continue
         for key, label, _, _, ours in CONTENDERS:

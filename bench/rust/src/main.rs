@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! skp-bench percall PATH-DIR URI
-//!     serve: reads lines "MODE METHOD N MSG-BYTES" (MODE blocking|async|async-block-on; METHOD
-//!     defaultAlgorithm|publicKey|signMessage), answers {"us":[per-call microseconds]}
+//!     serve: reads lines "MODE METHOD N MSG-BYTES" (MODE blocking|async|async-block-on, or
+//!     tokio-process|tokio-process-block-on for Tokio's own process API driven by hand, without
+//!     our client; METHOD defaultAlgorithm|publicKey|signMessage), answers
+//!     {"us":[per-call microseconds]}
 //! skp-bench stream PATH-DIR URI MODE FILE REPS
 //!     signMessage of FILE (streamed from disk) REPS times: {"s":[seconds],"rss_kib":..,"hwm_kib":..}
 //! skp-bench concurrency PATH-DIR URI CALLS ROUNDS MSG-BYTES
@@ -74,8 +76,54 @@ async fn timed_async_calls(sv: &PluginSignerVerifier, method: &str, msg: &[u8], 
     us
 }
 
+/// The request JSON for `method` with key reference "k", as the Go client writes it (what
+/// the by-hand hosts of `bench/py_bench.py` send too).
+fn wire_request(method: &str) -> String {
+    let rpc = r#"{"keyVersion":"","remoteVerification":false}"#;
+    let args = match method {
+        "defaultAlgorithm" => "{}".to_owned(),
+        "publicKey" => format!(r#"{{"publicKeyOptions":{{"rpcOptions":{rpc}}}}}"#),
+        "signMessage" => format!(r#"{{"signOptions":{{"rpcOptions":{rpc},"messageOptions":{{"digest":null}}}}}}"#),
+        _ => die(&format!("unknown method {method}")),
+    };
+    format!(
+        r#"{{"initOptions":{{"protocolVersion":"v1","keyResourceID":"k","hashFunc":5,"rpcOptions":{rpc}}},"methodName":"{method}","{method}":{args}}}"#
+    )
+}
+
+/// `n` calls with `tokio::process` and no client of ours: spawn, write the message (if the
+/// method takes one) and close stdin, read stdout to its end, wait. What an async Rust host
+/// without this library does, the reference for the async rows.
+async fn timed_tokio_process_calls(program: &str, method: &str, msg: &[u8], n: usize) -> Vec<f64> {
+    use std::process::Stdio;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let request = wire_request(method);
+    let takes_message = method == "signMessage";
+    let mut us = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.arg("v1").arg(&request).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdin(if takes_message { Stdio::piped() } else { Stdio::null() });
+        let mut child = cmd.spawn().unwrap_or_else(|e| die(&format!("spawn failed: {e}")));
+        if let Some(mut stdin) = child.stdin.take() {
+            // A plugin may stop reading early; a host ignores that (EPIPE).
+            let _ = stdin.write_all(msg).await;
+        }
+        let mut out = Vec::new();
+        let mut stdout = child.stdout.take().unwrap_or_else(|| die("stdout not piped"));
+        stdout.read_to_end(&mut out).await.unwrap_or_else(|e| die(&e.to_string()));
+        let status = child.wait().await.unwrap_or_else(|e| die(&e.to_string()));
+        check(method, status.success() && out.windows(method.len()).any(|w| w == method.as_bytes()));
+        us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    us
+}
+
 fn percall(path: &str, uri: &str) {
     let sv = signer(path, uri);
+    let scheme = uri.split_once("://").map_or_else(|| die("URI without ://"), |(s, _)| s);
+    let program = format!("{path}/sigstore-kms-{scheme}");
     let rt = runtime();
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
@@ -108,6 +156,12 @@ fn percall(path: &str, uri: &str) {
             // worker and never waits in Tokio's poller, so every wake-up of the call reaches it
             // from a worker.
             "async-block-on" => us = rt.block_on(timed_async_calls(&sv, method, &msg, n)),
+            "tokio-process" => {
+                let (program, method, msg) = (program.clone(), method.to_owned(), msg.clone());
+                let task = rt.spawn(async move { timed_tokio_process_calls(&program, &method, &msg, n).await });
+                us = rt.block_on(task).unwrap_or_else(|e| die(&e.to_string()));
+            }
+            "tokio-process-block-on" => us = rt.block_on(timed_tokio_process_calls(&program, method, &msg, n)),
             _ => die(&format!("unknown mode {mode}")),
         }
         writeln!(out, "{{\"us\":{}}}", json_list(&us, 1))
