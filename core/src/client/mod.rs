@@ -59,6 +59,13 @@ struct Inner {
 /// blocking pool for a message read from a file or reader, and is killed if the future is
 /// dropped), a `_blocking` form, and (for plugin programs) a `start_` form that
 /// an event loop of your own drives ([`RunningCall`]).
+///
+/// Where to await: an async call awaited in a task of the runtime is woken by the worker that
+/// saw the plugin exit, usually its own thread. Awaited directly in `block_on` (the body of
+/// `#[tokio::main]` on the multi-thread runtime) it costs one more thread wake-up per call,
+/// because that thread never waits in Tokio's poller: tens of µs on a VM (`make bench`, "async
+/// (tokio block_on)"; `tokio::process` pays it too). For many short calls from `main`, spawn
+/// them as tasks, use a current-thread runtime, or call the `_blocking` methods.
 #[derive(Clone)]
 pub struct PluginSignerVerifier {
     inner: Arc<Inner>,
