@@ -15,7 +15,7 @@ use crate::error;
 pub fn value(value: &Unknown<'_>) -> napi::Result<OptionValue> {
     Ok(match value.get_type()? {
         ValueType::Null => OptionValue::Null,
-        // SAFETY (the three casts): the value's type was just checked to be the one cast to.
+        // SAFETY (this cast and the next): the value's type was just checked to be the one cast to.
         ValueType::Boolean => OptionValue::Bool(unsafe { value.cast::<bool>() }?),
         ValueType::Number => {
             let x = unsafe { value.cast::<f64>() }?;
@@ -28,6 +28,7 @@ pub fn value(value: &Unknown<'_>) -> napi::Result<OptionValue> {
         }
         ValueType::String => {
             // Read as UTF-16, so that a lone surrogate is seen (UTF-8 would replace it).
+            // SAFETY: the value's type was just checked to be a string.
             let units = unsafe { value.cast::<Utf16String>() }?;
             String::from_utf16(&units).map_or(OptionValue::BadText, OptionValue::Text)
         }
