@@ -31,7 +31,25 @@ fn well_behaved_plugin_blocking() {
     assert_eq!(sv.sign_digest_blocking(&digest, HashFunc::Sha256).unwrap(), [b"digest:".as_slice(), &digest].concat());
 }
 
+// The async methods run on a different engine by where they are awaited (Tokio's I/O driver in
+// a task or on a current-thread runtime, the blocking pool in `block_on` of a multi-thread
+// runtime): the same answers from each.
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_behaved_plugin_async_in_a_task() {
+    tokio::spawn(well_behaved_plugin_async()).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn well_behaved_plugin_async_in_block_on() {
+    well_behaved_plugin_async().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn well_behaved_plugin_async_on_a_current_thread_runtime() {
+    well_behaved_plugin_async().await;
+}
+
 async fn well_behaved_plugin_async() {
     let sv = fixture("fixture://my-key");
     assert_eq!(sv.default_algorithm().await.unwrap(), "ecdsa-p256");

@@ -61,7 +61,8 @@ async fn concurrent_calls_and_cancellation_leave_nothing_behind() {
     assert!(no_unreaped_children());
     assert!(live_children().is_empty(), "live children: {:?}", live_children());
 
-    // Cancellation: dropping the future kills and reaps the plugin.
+    // Cancellation: dropping the future kills and reaps the plugin, awaited here in `block_on`
+    // (the blocking pool's engine) and in a task (Tokio's I/O driver).
     let slow = get_signer_verifier("hang://k", fixture_options().timeout(None)).unwrap();
     let started = Instant::now();
     let r = tokio::time::timeout(Duration::from_millis(300), slow.default_algorithm()).await;
@@ -69,6 +70,14 @@ async fn concurrent_calls_and_cancellation_leave_nothing_behind() {
     wait_until("cancelled plugin killed and reaped", || live_children().is_empty() && no_unreaped_children());
     assert!(started.elapsed() < Duration::from_secs(5));
     wait_until("fd count back to baseline after cancellation", || open_fds() <= fds_before);
+
+    let started = Instant::now();
+    let in_task =
+        tokio::spawn(async move { tokio::time::timeout(Duration::from_millis(300), slow.default_algorithm()).await });
+    assert!(in_task.await.unwrap().is_err(), "the hanging call should not finish");
+    wait_until("cancelled plugin killed and reaped (task)", || live_children().is_empty() && no_unreaped_children());
+    assert!(started.elapsed() < Duration::from_secs(5));
+    wait_until("fd count back to baseline after cancellation (task)", || open_fds() <= fds_before);
 }
 
 /// Runs futures concurrently on the current task (no extra dependency).

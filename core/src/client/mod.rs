@@ -56,9 +56,9 @@ struct Inner {
 /// [`Call`] ([`PluginSignerVerifier::call`], [`PluginSignerVerifier::call_blocking`],
 /// [`PluginSignerVerifier::route`] for event loops) or with the typed methods below, in an
 /// async form (needs a Tokio runtime; the plugin is driven by Tokio's I/O driver, or by its
-/// blocking pool for a message read from a file or reader, and is killed if the future is
-/// dropped), a `_blocking` form, and (for plugin programs) a `start_` form that
-/// an event loop of your own drives ([`RunningCall`]).
+/// blocking pool for a message read from a file or reader or a call awaited in `block_on` of a
+/// multi-thread runtime, and is killed if the future is dropped), a `_blocking` form, and (for
+/// plugin programs) a `start_` form that an event loop of your own drives ([`RunningCall`]).
 ///
 /// Where to await: an async call awaited in a task of the runtime is woken by the worker that
 /// saw the plugin exit, usually its own thread. Awaited directly in `block_on` (the body of

@@ -5,9 +5,16 @@
 //! and every step is non-blocking I/O done by the task itself. A task on a worker thread is
 //! then woken by the worker that saw the plugin exit, most often its own thread; a thread of the
 //! blocking pool sleeping in `poll(2)` would add a hand-off to that thread and back, which on a
-//! VM is a measurable part of a short call (`make bench`: "async (tokio task)"). The future of
-//! `block_on` runs on a thread that is no worker and never waits in Tokio's poller: a worker
-//! wakes it either way ("async (tokio block_on)").
+//! VM is a measurable part of a short call (`make bench`: "async (tokio task)").
+//!
+//! The future of `block_on` on a multi-thread runtime runs on a thread that is no worker and
+//! never waits in Tokio's poller, so some other thread wakes it whichever engine runs the call.
+//! There the blocking pool is the cheaper one, and is used: its thread reads the plugin's
+//! answer and reaps it, then wakes the caller once; with the call's own reactor the worker that
+//! saw the exit wakes the caller, which then does that work itself after the hand-off, and the
+//! reactor costs its descriptors on top (`make bench`, "async (tokio block_on)": 3–8 % of a
+//! short call more than the pool on the 2-vCPU VM). A `block_on` of a current-thread runtime
+//! waits in Tokio's poller itself, and gets the reactor.
 //!
 //! A runtime built without `enable_io` has no I/O driver, and Tokio panics, rather than
 //! failing, when asked to register a descriptor with it; it offers no way to ask first. So the
@@ -46,8 +53,9 @@ impl AsRawFd for Owned {
     }
 }
 
-/// A fresh reactor registered with the current runtime's I/O driver; `None` when the runtime
-/// has none (or had none before: see the module docs), so the caller uses the blocking pool.
+/// A fresh reactor registered with the current runtime's I/O driver; `None` when the blocking
+/// pool is to run the call instead: the runtime has no I/O driver (or had none before), or
+/// the future is awaited by `block_on` of a multi-thread runtime (see the module docs).
 ///
 /// # Errors
 /// The reactor's descriptors cannot be made or registered (out of descriptors).
@@ -58,7 +66,7 @@ pub(super) fn register() -> Option<io::Result<Registered>> {
     if !sys::CHEAP_POLLER
         || !cfg!(panic = "unwind")
         || NO_IO_DRIVER.load(Ordering::Relaxed)
-        || tokio::runtime::Handle::try_current().is_err()
+        || !awaited_on_a_poller_thread()
     {
         return None;
     }
@@ -80,6 +88,17 @@ pub(super) fn register() -> Option<io::Result<Registered>> {
         NO_IO_DRIVER.store(true, Ordering::Relaxed);
         None
     }
+}
+
+/// Whether the caller runs inside a runtime, on a thread that waits in Tokio's poller between
+/// steps: a task (on a worker, or on a current-thread runtime or `LocalSet`), or `block_on` of
+/// a current-thread runtime. `block_on` of a multi-thread runtime is no task, and its thread
+/// waits on a condition variable instead.
+fn awaited_on_a_poller_thread() -> bool {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    tokio::task::try_id().is_some() || handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
 }
 
 impl Registered {
