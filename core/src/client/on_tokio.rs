@@ -12,9 +12,9 @@
 //! There the blocking pool is the cheaper one, and is used: its thread reads the plugin's
 //! answer and reaps it, then wakes the caller once; with the call's own reactor the worker that
 //! saw the exit wakes the caller, which then does that work itself after the hand-off, and the
-//! reactor costs its descriptors on top (`make bench`, "async (tokio block_on)": 3–8 % of a
-//! short call more than the pool on the 2-vCPU VM). A `block_on` of a current-thread runtime
-//! waits in Tokio's poller itself, and gets the reactor.
+//! reactor costs its descriptors on top (`bench/RESULTS.md`, 2026-12-03: 3–7 % of a short call
+//! more than the pool on the 2-vCPU VM). A `block_on` of a current-thread runtime waits in
+//! Tokio's poller itself, and gets the reactor.
 //!
 //! A runtime built without `enable_io` has no I/O driver, and Tokio panics, rather than
 //! failing, when asked to register a descriptor with it; it offers no way to ask first. So the
@@ -91,9 +91,10 @@ pub(super) fn register() -> Option<io::Result<Registered>> {
 }
 
 /// Whether the caller runs inside a runtime, on a thread that waits in Tokio's poller between
-/// steps: a task (on a worker, or on a current-thread runtime or `LocalSet`), or `block_on` of
-/// a current-thread runtime. `block_on` of a multi-thread runtime is no task, and its thread
-/// waits on a condition variable instead.
+/// steps: a task, or `block_on` of a current-thread runtime. `block_on` of a multi-thread
+/// runtime is no task, and its thread parks outside Tokio's poller instead. (A `LocalSet`'s
+/// task in such a `block_on` counts as a task and keeps the reactor: correct, one hand-off
+/// dearer, and rare.)
 fn awaited_on_a_poller_thread() -> bool {
     let Ok(handle) = tokio::runtime::Handle::try_current() else {
         return false;
